@@ -1,0 +1,25 @@
+# Compile-time fault injection.  Each name becomes -DYP_FAULT_<NAME> in one
+# variant build of the engine and the fixtures module, placed in
+# ${CMAKE_BINARY_DIR}/faults/<name>/.  The conformance suite and the gates
+# are tested against these variants to prove that they catch each fault.
+#
+# Protocol faults (the conformance suite must name the broken clause):
+set(YP_PROTOCOL_FAULTS
+  BORROW_NEVER_RELEASED   # borrow flag never cleared
+  DROP_SKIPPED            # future's drop never runs on close/throw/free
+  DROP_TWICE              # drop runs twice when a future completes
+  EXCEPTION_SWALLOWED     # ERROR from poll finishes with None instead
+  WAKER_IGNORED           # an armed waker's wake never reaches the loop
+  STOPITERATION_LEAKED    # StopIteration from a future is not converted
+  DETACH_KEEPS_GIL        # yp_detach polls with the GIL held
+  REUSE_ERROR_MISSING     # send after finish is silently accepted
+  TUPLE_UNWRAPPED         # a tuple result loses its tuple-ness
+  CANCEL_DROPS            # throw with a cancel handle drops the future
+)
+# Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):
+set(YP_GATE_FAULTS
+  LEAK_REF                # one reference leaked per completed coroutine
+  OOB_WRITE               # one byte written past a heap block
+  USE_AFTER_FREE          # the loop future is read after its release
+  WAKER_DOUBLE_FREE       # non-atomic waker refcount decrement (a race)
+)

@@ -1,0 +1,25 @@
+# YP_SANITIZE=address;undefined  -> ASan + UBSan (+ LSan, part of ASan)
+# YP_SANITIZE=thread             -> TSan
+# Applied to every target in the tree, so the engine, the fixtures module,
+# the tests and the runner agree on one runtime.  UBSan is made fatal so a
+# report fails the test that triggered it instead of scrolling by.
+if(YP_SANITIZE)
+  set(_yp_san "")
+  foreach(s IN LISTS YP_SANITIZE)
+    list(APPEND _yp_san "-fsanitize=${s}")
+  endforeach()
+  list(JOIN _yp_san " " _yp_san_flags)
+  set(_yp_extra "-fno-omit-frame-pointer -fno-sanitize-recover=all")
+  string(APPEND CMAKE_C_FLAGS " ${_yp_san_flags} ${_yp_extra}")
+  string(APPEND CMAKE_CXX_FLAGS " ${_yp_san_flags} ${_yp_extra}")
+  string(APPEND CMAKE_EXE_LINKER_FLAGS " ${_yp_san_flags}")
+  string(APPEND CMAKE_SHARED_LINKER_FLAGS " ${_yp_san_flags}")
+  string(APPEND CMAKE_MODULE_LINKER_FLAGS " ${_yp_san_flags}")
+  message(STATUS "yieldpoint: sanitizers ${_yp_san_flags}")
+endif()
+if(YP_COVERAGE)
+  string(APPEND CMAKE_C_FLAGS " -fprofile-instr-generate -fcoverage-mapping")
+  string(APPEND CMAKE_EXE_LINKER_FLAGS " -fprofile-instr-generate")
+  string(APPEND CMAKE_SHARED_LINKER_FLAGS " -fprofile-instr-generate")
+  string(APPEND CMAKE_MODULE_LINKER_FLAGS " -fprofile-instr-generate")
+endif()

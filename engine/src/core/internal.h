@@ -1,0 +1,143 @@
+/*
+ * internal.h -- private to the engine's Python-free core.  Never installed.
+ *
+ * The core holds the protocol state machine (what a coroutine does on
+ * send/throw/close/finalize), the task waker's atomic state machine, and
+ * the building blocks (oneshot, timers).  None of it includes Python.h, so
+ * the fuzzers and the model checks drive it directly.
+ */
+#ifndef YP_CORE_INTERNAL_H
+#define YP_CORE_INTERNAL_H
+
+#include "yieldpoint/core.h"
+
+#include <stdint.h>
+
+#define YP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define YP__CONTAINER_OF(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#if defined(__GNUC__)
+#  define YP__LIKELY(x) __builtin_expect(!!(x), 1)
+#  define YP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define YP__LIKELY(x) (x)
+#  define YP__UNLIKELY(x) (x)
+#endif
+
+/* ---------------------------------------------------------------------
+ * Protocol state machine.
+ *
+ * One coroutine's life: CREATED (never polled) -> SUSPENDED (polled,
+ * pending) -> FINISHED, with RUNNING while a poll is on the stack.  Each
+ * Python-level operation asks yp__proto_begin what to do; the binding then
+ * performs the action and reports back with yp__proto_end_poll or
+ * yp__proto_finish.  Keeping the decisions here means the fuzzer's model
+ * and the binding can never disagree about them.
+ */
+typedef enum yp__cr_state {
+    YP__CR_CREATED = 0,   /* new, never polled (warns if freed like this) */
+    YP__CR_SUSPENDED,     /* polled at least once, returned PENDING */
+    YP__CR_RUNNING,       /* a poll is on the stack */
+    YP__CR_FINISHED,      /* the future was dropped: done, failed, closed */
+} yp__cr_state_t;
+
+typedef enum yp__op {
+    YP__OP_SEND = 0,      /* send(v), __next__, am_send */
+    YP__OP_THROW,         /* throw(...) */
+    YP__OP_CLOSE,         /* close() */
+    YP__OP_FINALIZE,      /* the object is being freed */
+} yp__op_t;
+
+typedef enum yp__action {
+    YP__ACT_POLL = 0,       /* poll the future (state is now RUNNING) */
+    YP__ACT_CANCEL_POLL,    /* store the exception in the cancel handle,
+                               wake it, then poll (state is RUNNING) */
+    YP__ACT_DROP_RAISE,     /* drop the future, raise the thrown exception */
+    YP__ACT_DROP,           /* drop the future silently */
+    YP__ACT_DROP_WARN,      /* warn "never awaited", then drop */
+    YP__ACT_NOOP,           /* nothing to do (close/finalize when done) */
+    YP__ACT_ERR_RUNNING,    /* ValueError: coroutine already executing */
+    YP__ACT_ERR_REUSE,      /* RuntimeError: cannot reuse already awaited */
+} yp__action_t;
+
+typedef struct yp__proto_s {
+    unsigned char state;          /* yp__cr_state_t */
+    unsigned char has_cancel;     /* throw goes to a cancel handle */
+} yp__proto_t;
+
+void yp__proto_init(yp__proto_t *p, int has_cancel);
+/* Decide and, for POLL/CANCEL_POLL, enter RUNNING; for DROP* actions,
+ * enter FINISHED.  Error and NOOP actions leave the state unchanged. */
+yp__action_t yp__proto_begin(yp__proto_t *p, yp__op_t op);
+/* After a poll: PENDING -> SUSPENDED; READY or ERROR -> FINISHED (the
+ * caller drops the future). */
+void yp__proto_end_poll(yp__proto_t *p, yp_poll_t outcome);
+const char *yp__action_name(yp__action_t a);
+const char *yp__cr_state_name(yp__cr_state_t s);
+
+/* ---------------------------------------------------------------------
+ * Task waker: the waker a coroutine hands its future.
+ *
+ * One per coroutine, allocated at the first poll and reused for every
+ * poll after it, so will_wake holds across polls and re-registration is
+ * free.  It outlives the coroutine when a future leaked a clone to another
+ * thread; the coroutine kills it (DEAD) before letting go, after which
+ * wakes are no-ops.
+ *
+ *   POLLING --wake--> WOKEN        (woken during poll: yield to the loop)
+ *   POLLING --arm---> ARMED        (poll returned PENDING, loop future set)
+ *   ARMED   --wake--> FIRED + notify(): exactly one notify per arming
+ *   WOKEN/FIRED --wake--> unchanged (wakes coalesce)
+ *   any     --begin_poll--> POLLING (unless DEAD)
+ *   any     --kill--> DEAD          (wakes are no-ops forever)
+ */
+typedef enum yp__tw_state {
+    YP__TW_POLLING = 0,
+    YP__TW_WOKEN,
+    YP__TW_ARMED,
+    YP__TW_FIRED,
+    YP__TW_DEAD,
+} yp__tw_state_t;
+
+typedef struct yp__taskwaker_s yp__taskwaker_t;
+
+/* Called once per ARMED->FIRED transition, on the waking thread, with no
+ * engine lock held.  The binding attaches to the interpreter here. */
+typedef void (*yp__notify_fn)(yp__taskwaker_t *tw);
+
+struct yp__taskwaker_s {
+    yp_waker_t base;         /* data: the owner (coroutine), GIL-guarded */
+    int state;               /* yp__tw_state_t, atomic */
+    yp__notify_fn notify;
+};
+
+/* Returns a task waker with one reference (the owner's), in POLLING
+ * state, or NULL on memory error. */
+yp__taskwaker_t *yp__taskwaker_new(yp__notify_fn notify, void *owner);
+void yp__taskwaker_begin_poll(yp__taskwaker_t *tw);
+/* The poll returned PENDING.  Returns YP__TW_WOKEN if a wake arrived
+ * during the poll (nothing armed), else YP__TW_ARMED. */
+yp__tw_state_t yp__taskwaker_arm(yp__taskwaker_t *tw);
+/* DEAD, and drop the owner's reference. */
+void yp__taskwaker_kill(yp__taskwaker_t *tw);
+yp__tw_state_t yp__taskwaker_state(const yp__taskwaker_t *tw);
+const char *yp__tw_state_name(yp__tw_state_t s);
+
+/* Process-wide counts of live task wakers, for leak tests. */
+long yp__taskwaker_live(void);
+
+/* ---------------------------------------------------------------------
+ * Oneshot and timer internals (oneshot.c, timer.c), for leak tests.
+ */
+
+/* Process-wide count of channels not yet freed (both handles alive or
+ * one of them). */
+long yp__oneshot_live(void);
+/* Process-wide count of timer objects not yet freed: yp_timer_start
+ * handles not yet dropped, plus queued yp_wake_after entries. */
+long yp__timer_live(void);
+/* Timers currently queued on the timer thread's heap. */
+size_t yp__timer_pending(void);
+
+#endif /* YP_CORE_INTERNAL_H */

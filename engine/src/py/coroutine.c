@@ -1,0 +1,691 @@
+/*
+ * coroutine.c -- yieldpoint.Coroutine: a C future as a Python coroutine.
+ *
+ * One core function, coro_step(), performs every operation; am_send,
+ * send, __next__, throw and close are thin wrappers around it (the shape
+ * of CPython's gen_send_ex2).  What to do in each state is decided by the
+ * Python-free protocol state machine (core/protocol.c); this file only
+ * carries the decisions out.
+ */
+#include "pyglue.h"
+
+#include "pythread.h"
+#include "structmember.h"
+
+/* ---------------------------------------------------------------------
+ * Dropping the future.
+ */
+void
+yp__future_drop_safely(yp_future_t *future)
+{
+    if (future == NULL) {
+        return;
+    }
+    /* drop may run Python code (decrefs of arguments): keep a pending
+     * exception out of its way, and keep its failures out of ours. */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    future->vtable->drop(future);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+/* End the future's life: runs exactly once per coroutine. */
+static void
+coro_drop_future(yp__coro_t *self)
+{
+    /* Beware: re-entrancy.  drop runs user code; take the future out of
+     * the object first so nothing can reach it twice. */
+    yp_future_t *future = self->cr_future;
+    self->cr_future = NULL;
+    if (future == NULL) {
+        return;
+    }
+    yp__live_futures--;
+    yp__future_drop_safely(future);
+}
+
+/* Forget everything about the current wait and stop the waker for good. */
+static void
+coro_retire(yp__coro_t *self)
+{
+    yp__asyncio_runtime.release(self);
+    Py_CLEAR(self->cr_loop);
+    if (self->cr_waker != NULL) {
+        yp__taskwaker_t *tw = self->cr_waker;
+        self->cr_waker = NULL;
+        /* The owner link is read under the GIL by notify(); clearing it
+         * here (GIL held) makes any wake still in flight a no-op. */
+        tw->base.data = NULL;
+        yp__taskwaker_kill(tw);
+    }
+}
+
+/* `completed`: the future returned READY or ERROR (rather than being
+ * closed, thrown into or freed). */
+static void
+coro_finish(yp__coro_t *self, int completed)
+{
+    coro_retire(self);
+#ifdef YP_FAULT_DROP_SKIPPED
+    /* Fault: leak the future on every path but completion. */
+    if (!completed && self->cr_future != NULL) {
+        self->cr_future = NULL;
+        yp__live_futures--;
+        return;
+    }
+#endif
+    coro_drop_future(self);
+}
+
+/* ---------------------------------------------------------------------
+ * Waking.
+ */
+void
+yp__coro_notify(yp__taskwaker_t *tw)
+{
+    if (!yp__interpreter_alive()) {
+        return;
+    }
+    /* Any thread.  PyGILState_Ensure is re-entrant, so this also works on
+     * the loop thread inside another future's poll, and inside a detached
+     * poll (it re-attaches for the duration). */
+    PyGILState_STATE g = PyGILState_Ensure();
+    yp__coro_t *owner = tw->base.data;
+    if (owner != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        Py_INCREF(owner);   /* deliver runs Python code */
+        yp__asyncio_runtime.deliver(owner);
+        Py_DECREF(owner);
+        PyErr_Restore(type, value, tb);
+    }
+    PyGILState_Release(g);
+}
+
+/* ---------------------------------------------------------------------
+ * The step: one send/throw/close.
+ */
+static void
+raise_running(void)
+{
+    PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+}
+
+static void
+raise_reuse(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "cannot reuse already awaited coroutine");
+}
+
+/* PEP 479: a StopIteration escaping the future would end the awaiting
+ * generator machinery silently; turn it into RuntimeError chained from
+ * it, as native coroutines do. */
+static void
+convert_stopiteration(void)
+{
+#ifndef YP_FAULT_STOPITERATION_LEAKED
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyErr_SetString(PyExc_RuntimeError, "coroutine raised StopIteration");
+    PyObject *t2, *v2, *tb2;
+    PyErr_Fetch(&t2, &v2, &tb2);
+    PyErr_NormalizeException(&t2, &v2, &tb2);
+    Py_INCREF(value);
+    PyException_SetCause(v2, value);      /* steals */
+    PyException_SetContext(v2, value);    /* steals */
+    PyErr_Restore(t2, v2, tb2);
+    Py_DECREF(type);
+    Py_XDECREF(tb);
+#endif
+}
+
+/* Poll the future once.  The protocol state is RUNNING on entry. */
+static PySendResult
+coro_poll(yp__coro_t *self, PyObject **presult)
+{
+    PyObject *result = NULL;
+    yp__taskwaker_t *tw = self->cr_waker;
+
+    if (tw == NULL) {
+        tw = yp__taskwaker_new(yp__coro_notify, self);
+        if (tw == NULL) {
+            yp__proto_end_poll(&self->cr_proto, YP_PENDING);
+            PyErr_NoMemory();
+            return PYGEN_ERROR;
+        }
+        self->cr_waker = tw;
+    }
+    else {
+        yp__taskwaker_begin_poll(tw);
+    }
+    yp__asyncio_runtime.release(self);
+
+    yp_context_t cx = {.waker = &tw->base};
+    yp_poll_t r = yp_future_poll(self->cr_future, &cx, &result);
+    yp__proto_end_poll(&self->cr_proto, r);
+
+    if (r == YP_READY) {
+#ifdef YP_FAULT_DROP_TWICE
+        yp_future_t *f = self->cr_future;
+        f->vtable->drop(f);
+#endif
+        coro_finish(self, 1);
+#ifdef YP_FAULT_LEAK_REF
+        Py_INCREF(result);   /* fault: one reference leaked per completion */
+#endif
+        *presult = result;
+        return PYGEN_RETURN;
+    }
+    if (r == YP_ERROR) {
+        coro_finish(self, 1);
+#ifdef YP_FAULT_EXCEPTION_SWALLOWED
+        PyErr_Clear();
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+#endif
+        convert_stopiteration();
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+
+    /* PENDING.  Woken during the poll: yield None, which asyncio's Task
+     * treats as "run me again next iteration" (sleep(0)); no loop future,
+     * no loop needed. */
+    if (yp__taskwaker_state(tw) == YP__TW_WOKEN) {
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_NEXT;
+    }
+    PyObject *fut = yp__asyncio_runtime.suspend(self);
+    if (fut == NULL) {
+        /* No running loop (or loop failure): the future stays, the
+         * coroutine stays resumable; the wake, if any, is lost. */
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    if (yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
+        /* A foreign thread woke us between the poll and the arm. */
+        yp__asyncio_runtime.release(self);
+        Py_DECREF(fut);
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_NEXT;
+    }
+    *presult = fut;
+    return PYGEN_NEXT;
+}
+
+/* Normalise throw()'s 1-3 arguments into an exception instance (new ref),
+ * with CPython's error messages.  NULL with TypeError on bad input. */
+static PyObject *
+normalize_throw(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    if (tb == Py_None) {
+        tb = NULL;
+    }
+    else if (tb != NULL && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "throw() third argument must be a traceback object");
+        return NULL;
+    }
+    if (PyExceptionClass_Check(typ)) {
+        PyObject *t = Py_NewRef(typ);
+        PyObject *v = Py_XNewRef(val);
+        PyObject *b = Py_XNewRef(tb);
+        PyErr_NormalizeException(&t, &v, &b);
+        if (v == NULL || !PyExceptionInstance_Check(v)) {
+            /* The class's constructor failed, or returned junk. */
+            Py_XDECREF(t);
+            Py_XDECREF(v);
+            Py_XDECREF(b);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError,
+                                "calling the exception class did not "
+                                "return an exception");
+            }
+            return NULL;
+        }
+        if (b != NULL) {
+            PyException_SetTraceback(v, b);
+        }
+        Py_XDECREF(t);
+        Py_XDECREF(b);
+        return v;
+    }
+    if (PyExceptionInstance_Check(typ)) {
+        if (val != NULL && val != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "instance exception may not have a separate "
+                            "value");
+            return NULL;
+        }
+        if (tb != NULL) {
+            PyException_SetTraceback(typ, tb);
+        }
+        return Py_NewRef(typ);
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "exceptions must be classes or instances deriving from "
+                 "BaseException, not %s",
+                 Py_TYPE(typ)->tp_name);
+    return NULL;
+}
+
+static void
+raise_instance(PyObject *exc /* steals */)
+{
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, tb);
+}
+
+/* The one core function.  `exc` (borrowed) is the exception instance for
+ * throw, NULL for send; `closing` selects close(). */
+static PySendResult
+coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
+{
+    yp__op_t op = closing ? YP__OP_CLOSE
+                          : (exc != NULL ? YP__OP_THROW : YP__OP_SEND);
+    yp__action_t act = yp__proto_begin(&self->cr_proto, op);
+
+    *presult = NULL;
+    switch (act) {
+    case YP__ACT_POLL:
+        return coro_poll(self, presult);
+    case YP__ACT_CANCEL_POLL:
+#ifdef YP_FAULT_CANCEL_DROPS
+        self->cr_proto.state = YP__CR_FINISHED;
+        coro_finish(self, 0);
+        raise_instance(Py_NewRef(exc));
+        return PYGEN_ERROR;
+#else
+        /* Reset the waker first, so the handle's wake (usually our own
+         * waker, registered by the future) lands as "woken during poll"
+         * instead of resolving a loop future nobody awaits any more. */
+        if (self->cr_waker != NULL) {
+            yp__taskwaker_begin_poll(self->cr_waker);
+        }
+        yp_cancel_throw(self->cr_cancel, exc);
+        return coro_poll(self, presult);
+#endif
+    case YP__ACT_DROP_RAISE:
+        coro_finish(self, 0);
+        raise_instance(Py_NewRef(exc));
+        return PYGEN_ERROR;
+    case YP__ACT_DROP:
+    case YP__ACT_DROP_WARN:
+        coro_finish(self, 0);
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+    case YP__ACT_NOOP:
+        if (op == YP__OP_SEND) {
+            /* Only reachable with YP_FAULT_REUSE_ERROR_MISSING. */
+            *presult = Py_NewRef(Py_None);
+            return PYGEN_RETURN;
+        }
+        if (op == YP__OP_THROW) {
+            raise_instance(Py_NewRef(exc));
+            return PYGEN_ERROR;
+        }
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+    case YP__ACT_ERR_RUNNING:
+        raise_running();
+        return PYGEN_ERROR;
+    case YP__ACT_ERR_REUSE:
+    default:
+        raise_reuse();
+        return PYGEN_ERROR;
+    }
+}
+
+/* Turn a PYGEN_RETURN into StopIteration(value) for the Python-level
+ * methods.  _PyGen_SetStopIterationValue wraps tuples and exception
+ * instances so they arrive intact as StopIteration.value. */
+static PyObject *
+gen_result(PySendResult r, PyObject *result)
+{
+    if (r == PYGEN_NEXT) {
+        return result;
+    }
+    if (r == PYGEN_RETURN) {
+#ifdef YP_FAULT_TUPLE_UNWRAPPED
+        PyErr_SetObject(PyExc_StopIteration, result);
+#else
+        if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+            _PyGen_SetStopIterationValue(result);
+        }
+#endif
+        Py_DECREF(result);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Slots and methods.
+ */
+static PySendResult
+Coro_am_send(PyObject *op, PyObject *arg, PyObject **presult)
+{
+    /* The sent value is ignored under asyncio (PyO3 semantics). */
+    return coro_step((yp__coro_t *)op, NULL, 0, presult);
+}
+
+static PyObject *
+Coro_iternext(PyObject *op)
+{
+    PyObject *result;
+    PySendResult r = coro_step((yp__coro_t *)op, NULL, 0, &result);
+    return gen_result(r, result);
+}
+
+static PyObject *
+Coro_send(PyObject *op, PyObject *arg)
+{
+    PyObject *result;
+    PySendResult r = coro_step((yp__coro_t *)op, NULL, 0, &result);
+    return gen_result(r, result);
+}
+
+static PyObject *
+Coro_throw(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *result;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     nargs < 1 ? "throw expected at least 1 argument, got %zd"
+                               : "throw expected at most 3 arguments, got %zd",
+                     nargs);
+        return NULL;
+    }
+    PyObject *exc = normalize_throw(args[0], nargs > 1 ? args[1] : NULL,
+                                    nargs > 2 ? args[2] : NULL);
+    if (exc == NULL) {
+        return NULL;
+    }
+    PySendResult r = coro_step((yp__coro_t *)op, exc, 0, &result);
+    Py_DECREF(exc);
+    return gen_result(r, result);
+}
+
+static PyObject *
+Coro_close(PyObject *op, PyObject *unused)
+{
+    PyObject *result;
+    PySendResult r = coro_step((yp__coro_t *)op, NULL, 1, &result);
+    if (r == PYGEN_ERROR) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Coro_await(PyObject *op)
+{
+    return Py_NewRef(op);
+}
+
+static PyObject *
+Coro_repr(PyObject *op)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    return PyUnicode_FromFormat("<yieldpoint.Coroutine object %s at %p>",
+                                self->cr_qualname, op);
+}
+
+static PyObject *
+Coro_get_name(PyObject *op, void *closure)
+{
+    return PyUnicode_FromString(((yp__coro_t *)op)->cr_name);
+}
+
+static PyObject *
+Coro_get_qualname(PyObject *op, void *closure)
+{
+    return PyUnicode_FromString(((yp__coro_t *)op)->cr_qualname);
+}
+
+static PyObject *
+Coro_get_running(PyObject *op, void *closure)
+{
+    return PyBool_FromLong(((yp__coro_t *)op)->cr_proto.state
+                           == YP__CR_RUNNING);
+}
+
+static PyObject *
+Coro_get_suspended(PyObject *op, void *closure)
+{
+    return PyBool_FromLong(((yp__coro_t *)op)->cr_proto.state
+                           == YP__CR_SUSPENDED);
+}
+
+static PyObject *
+Coro_get_await(PyObject *op, void *closure)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    return Py_NewRef(self->cr_waitfut != NULL ? self->cr_waitfut : Py_None);
+}
+
+/* ---------------------------------------------------------------------
+ * Lifetime.
+ */
+static void
+Coro_finalize(PyObject *op)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    PyObject *type, *value, *tb;
+
+    PyErr_Fetch(&type, &value, &tb);
+    yp__action_t act = yp__proto_begin(&self->cr_proto, YP__OP_FINALIZE);
+    if (act == YP__ACT_DROP_WARN) {
+        /* Same text and category as native coroutines (genobject.c). */
+        if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                             "coroutine '%.50s' was never awaited",
+                             self->cr_qualname) < 0)
+        {
+            PyErr_WriteUnraisable(op);
+        }
+    }
+    if (act == YP__ACT_DROP || act == YP__ACT_DROP_WARN) {
+        coro_finish(self, 0);
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+static int
+Coro_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->cr_waitfut);
+    Py_VISIT(self->cr_loop);
+    if (self->cr_future != NULL && self->cr_future->vtable->traverse != NULL) {
+        int r = self->cr_future->vtable->traverse(self->cr_future, visit, arg);
+        if (r != 0) {
+            return r;
+        }
+    }
+    if (self->cr_cancel != NULL) {
+        return yp__cancel_traverse(self->cr_cancel, visit, arg);
+    }
+    return 0;
+}
+
+static int
+Coro_clear(PyObject *op)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    /* tp_finalize already ran for cyclic garbage (PEP 442), so the future
+     * is normally gone; drop it anyway if a cycle reached us first. */
+    if (self->cr_proto.state != YP__CR_RUNNING) {
+        self->cr_proto.state = YP__CR_FINISHED;
+        coro_finish(self, 0);
+    }
+    Py_CLEAR(self->cr_waitfut);
+    Py_CLEAR(self->cr_loop);
+    return 0;
+}
+
+static void
+Coro_dealloc(PyObject *op)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+
+    PyObject_GC_UnTrack(op);
+    if (PyObject_CallFinalizerFromDealloc(op) < 0) {
+        return;   /* resurrected */
+    }
+    if (self->cr_weakreflist != NULL) {
+        PyObject_ClearWeakRefs(op);
+    }
+    (void)Coro_clear(op);
+    yp_cancel_decref(self->cr_cancel);
+    self->cr_cancel = NULL;
+    yp__live_coros--;
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+PyObject *
+yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
+                 yp_cancel_t *cancel)
+{
+    yp__state_t *st = yp__st;
+
+    if (future == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_SystemError,
+                            "yp_coroutine_new() got a NULL future");
+        }
+        return NULL;
+    }
+    if (st == NULL) {
+        yp_future_drop(future);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "yieldpoint is not initialised (call yp_init)");
+        return NULL;
+    }
+    yp__coro_t *self = PyObject_GC_New(yp__coro_t, st->coroutine_type);
+    if (self == NULL) {
+        yp_future_drop(future);
+        return NULL;
+    }
+    self->cr_future = future;
+    self->cr_waker = NULL;
+    self->cr_waitfut = NULL;
+    self->cr_loop = NULL;
+    self->cr_thread = 0;
+    self->cr_cancel = cancel != NULL ? yp_cancel_incref(cancel) : NULL;
+    self->cr_name = name != NULL ? name : "<yieldpoint>";
+    self->cr_qualname = qualname != NULL ? qualname : self->cr_name;
+    self->cr_weakreflist = NULL;
+    yp__proto_init(&self->cr_proto, cancel != NULL);
+    yp__live_coros++;
+    yp__live_futures++;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+int
+yp_coroutine_check(PyObject *obj)
+{
+    return yp__st != NULL && Py_IS_TYPE(obj, yp__st->coroutine_type);
+}
+
+/* ---------------------------------------------------------------------
+ * Type.
+ */
+static PyMethodDef Coro_methods[] = {
+    {"send", Coro_send, METH_O,
+     "send(value)\n--\n\nPoll the future once (the value is ignored)."},
+    {"throw", (PyCFunction)(void (*)(void))Coro_throw, METH_FASTCALL,
+     "throw(typ[, val[, tb]])\n--\n\n"
+     "Throw into the coroutine: into its cancel handle if it has one,\n"
+     "otherwise drop the future and raise."},
+    {"close", Coro_close, METH_NOARGS,
+     "close()\n--\n\nDrop the future without polling it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Coro_getset[] = {
+    {"__name__", Coro_get_name, NULL, NULL, NULL},
+    {"__qualname__", Coro_get_qualname, NULL, NULL, NULL},
+    {"cr_running", Coro_get_running, NULL, NULL, NULL},
+    {"cr_suspended", Coro_get_suspended, NULL, NULL, NULL},
+    {"cr_await", Coro_get_await, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Coro_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET,
+     offsetof(yp__coro_t, cr_weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Coro_slots[] = {
+    {Py_tp_dealloc, Coro_dealloc},
+    {Py_tp_finalize, Coro_finalize},
+    {Py_tp_traverse, Coro_traverse},
+    {Py_tp_clear, Coro_clear},
+    {Py_tp_repr, Coro_repr},
+    {Py_tp_iternext, Coro_iternext},
+    {Py_tp_methods, Coro_methods},
+    {Py_tp_getset, Coro_getset},
+    {Py_tp_members, Coro_members},
+    {Py_am_await, Coro_await},
+    {Py_am_send, Coro_am_send},
+    {Py_tp_doc, "A C future driven as a Python coroutine."},
+    {0, NULL},
+};
+
+static PyType_Spec Coro_spec = {
+    .name = "yieldpoint.Coroutine",
+    .basicsize = sizeof(yp__coro_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Coro_slots,
+};
+
+int
+yp__coroutine_type_init(yp__state_t *st, PyObject *module)
+{
+    /* Not PyType_FromModuleAndSpec: the type is shared by every module
+     * that calls yp_init and must not keep the first one alive. */
+    st->coroutine_type = (PyTypeObject *)PyType_FromSpec(&Coro_spec);
+    if (st->coroutine_type == NULL) {
+        return -1;
+    }
+    /* Count as collections.abc.Coroutine explicitly (the ABC's subclass
+     * hook would find send/throw/close/__await__ anyway; registering also
+     * fills the ABC cache up front). */
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (abc == NULL) {
+        return -1;
+    }
+    PyObject *r = NULL;
+    PyObject *coro_abc = PyObject_GetAttrString(abc, "Coroutine");
+    if (coro_abc != NULL) {
+        r = PyObject_CallMethod(coro_abc, "register", "O",
+                                st->coroutine_type);
+        Py_DECREF(coro_abc);
+    }
+    Py_DECREF(abc);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}

@@ -1,0 +1,268 @@
+/* The coroutine's waker: threads, late wakes, coalescing, will_wake. */
+#include "harness.h"
+
+#include <pthread.h>
+
+H_SUITE(wakers);
+
+/* Suspend `coro` (in __main__ as `coro`) inside a running loop, then run
+ * `then` (Python, inside the loop) and finish it.  The loop stays open. */
+static void
+bind(PyObject *coro)
+{
+    h_set("coro", coro);
+    Py_DECREF(coro);
+}
+
+/* ---------------------------------------------------------------------
+ * 8 threads at once: clone/wake/drop churn on the coroutine's waker.
+ */
+#define STORM_THREADS 8
+#define STORM_ROUNDS 20000
+
+typedef struct {
+    yp_future_t base;
+    int polls;
+    int started;
+    int done;                    /* atomic: threads finished */
+    pthread_t threads[STORM_THREADS];
+    yp_waker_t *waker;           /* owned clone shared by the threads */
+} storm_t;
+
+static void *
+storm_main(void *arg)
+{
+    storm_t *s = arg;
+    for (int i = 0; i < STORM_ROUNDS; i++) {
+        yp_waker_t *w = yp_waker_clone(s->waker);
+        if (i % 3 == 0) {
+            yp_waker_wake(w);          /* consumes */
+        }
+        else {
+            yp_waker_wake_by_ref(w);
+            yp_waker_drop(w);
+        }
+    }
+    __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+    yp_waker_wake_by_ref(s->waker);    /* the final wake after done */
+    return NULL;
+}
+
+static yp_poll_t
+storm_poll(yp_future_t *f, yp_context_t *cx, PyObject **result)
+{
+    storm_t *s = (storm_t *)f;
+    s->polls++;
+    if (!s->started) {
+        s->started = 1;
+        s->waker = yp_waker_clone(yp_context_waker(cx));
+        for (int i = 0; i < STORM_THREADS; i++) {
+            cr_assert_eq(pthread_create(&s->threads[i], NULL, storm_main, s),
+                         0);
+        }
+        return YP_PENDING;
+    }
+    cr_assert(yp_waker_will_wake(s->waker, yp_context_waker(cx)),
+              "the task waker is reused across polls");
+    if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < STORM_THREADS) {
+        return YP_PENDING;
+    }
+    *result = PyLong_FromLong(s->polls);
+    return YP_READY;
+}
+
+static void
+storm_drop(yp_future_t *f)
+{
+    storm_t *s = (storm_t *)f;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; s->started && i < STORM_THREADS; i++) {
+        pthread_join(s->threads[i], NULL);
+    }
+    Py_END_ALLOW_THREADS
+    yp_waker_drop(s->waker);
+    free(s);
+}
+
+static const yp_future_vtable_t storm_vtable = {
+    .name = "storm", .poll = storm_poll, .drop = storm_drop,
+};
+
+Test(wakers, storm_from_8_threads)
+{
+    storm_t *s = calloc(1, sizeof(*s));
+    s->base.vtable = &storm_vtable;
+    bind(yp_coroutine_new(&s->base, "storm", NULL, NULL));
+    h_run("r = asyncio.run(asyncio.wait_for(coro, 60))");
+    PyObject *r = h_eval("r");
+    long polls = PyLong_AsLong(r);
+    Py_DECREF(r);
+    /* 480k wakes coalesce into far fewer polls, and at least one poll
+     * follows the last wake. */
+    cr_assert(polls >= 2 && polls < STORM_THREADS * STORM_ROUNDS,
+              "polls=%ld", polls);
+    h_fini();
+}
+
+/* ---------------------------------------------------------------------
+ * Late wakes: after finish, after close, after the loop closed, after the
+ * interpreter finalized.
+ */
+static void *
+wake_from_thread(void *arg)
+{
+    yp_waker_wake_by_ref((yp_waker_t *)arg);
+    return NULL;
+}
+
+static void
+wake_elsewhere(yp_waker_t *w)
+{
+    pthread_t th;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_create(&th, NULL, wake_from_thread, w);
+    pthread_join(th, NULL);
+    Py_END_ALLOW_THREADS
+}
+
+static void
+record_unraisable(void)
+{
+    h_run("unraisable = []\n"
+          "sys.unraisablehook = unraisable.append");
+}
+
+static void
+assert_no_unraisable(void)
+{
+    PyObject *n = h_eval("len(unraisable)");
+    cr_assert_eq(PyLong_AsLong(n), 0, "unraisable errors were reported");
+    Py_DECREF(n);
+}
+
+Test(wakers, wake_after_finish_and_close_is_noop)
+{
+    t_counts_t c1 = {0}, c2 = {0};
+    t_step_t s1[] = {T_KEEP_WAKER, T_READY};
+    record_unraisable();
+    bind(yp_coroutine_new(t_future(s1, 2, NULL, &c1), "a", NULL, NULL));
+    h_run("async def main():\n"
+          "    t = asyncio.ensure_future(coro)\n"
+          "    await asyncio.sleep(0)\n"
+          "    return t\n"
+          "loop = asyncio.new_event_loop()\n"
+          "t = loop.run_until_complete(main())");
+    cr_assert_not_null(t_kept_waker);
+    yp_waker_wake_by_ref(t_kept_waker);        /* resumes it: finishes */
+    h_run("loop.run_until_complete(t)");
+    cr_assert_eq(c1.drops, 1);
+    for (int i = 0; i < 3; i++) {
+        yp_waker_wake_by_ref(t_kept_waker);    /* after finish */
+        wake_elsewhere(t_kept_waker);
+    }
+    yp_waker_drop(t_kept_waker);
+    t_kept_waker = NULL;
+
+    t_step_t s2[] = {T_KEEP_WAKER};
+    bind(yp_coroutine_new(t_future(s2, 1, NULL, &c2), "b", NULL, NULL));
+    h_run("t = loop.create_task(coro)\n"
+          "loop.run_until_complete(asyncio.sleep(0.01))\n"
+          "t.cancel()\n"
+          "loop.run_until_complete(asyncio.sleep(0.01))");
+    cr_assert_eq(c2.drops, 1);
+    yp_waker_wake_by_ref(t_kept_waker);        /* after cancel/close */
+    wake_elsewhere(t_kept_waker);
+    h_run("loop.run_until_complete(asyncio.sleep(0.01))\n"
+          "loop.close()");
+    cr_assert_eq(c2.polls, 1);
+    assert_no_unraisable();
+    h_fini();
+}
+
+Test(wakers, wake_after_loop_closed_is_noop)
+{
+    t_counts_t c = {0};
+    t_step_t s[] = {T_KEEP_WAKER};
+    record_unraisable();
+    bind(yp_coroutine_new(t_future(s, 1, NULL, &c), "a", NULL, NULL));
+    h_run("loop = asyncio.new_event_loop()\n"
+          "t = loop.create_task(coro)\n"
+          "loop.run_until_complete(asyncio.sleep(0.01))\n"
+          "loop.close()");
+    wake_elsewhere(t_kept_waker);     /* foreign thread, closed loop */
+    yp_waker_wake_by_ref(t_kept_waker);   /* loop thread, closed loop */
+    h_run("del t, coro\ngc.collect()");
+    cr_assert_eq(c.drops, 1);
+    assert_no_unraisable();
+    h_fini();
+}
+
+Test(wakers, wake_after_interpreter_finalized_is_noop)
+{
+    t_counts_t c = {0};
+    t_step_t s[] = {T_KEEP_WAKER};
+    /* A coroutine leaked on purpose: it is never freed, so its waker is
+     * still armed when the interpreter goes away. */
+    PyObject *coro = yp_coroutine_new(t_future(s, 1, NULL, &c), "leak",
+                                      NULL, NULL);
+    h_set("coro", coro);
+    h_run("loop = asyncio.new_event_loop()\n"
+          "t = loop.create_task(coro)\n"
+          "loop.run_until_complete(asyncio.sleep(0.01))");
+    yp_waker_t *w = yp_waker_clone(t_kept_waker);
+    cr_assert_eq(Py_FinalizeEx(), 0);
+    /* Neither thread may attach to the dead interpreter. */
+    yp_waker_wake_by_ref(w);
+    pthread_t th;
+    pthread_create(&th, NULL, wake_from_thread, w);
+    pthread_join(th, NULL);
+    yp_waker_drop(w);
+}
+
+Test(wakers, many_wakes_one_resume)
+{
+    t_counts_t c = {0};
+    t_step_t s[] = {T_KEEP_WAKER, T_KEEP_WAKER, T_READY};
+    bind(yp_coroutine_new(t_future(s, 3, NULL, &c), "a", NULL, NULL));
+    h_run("loop = asyncio.new_event_loop()\n"
+          "t = loop.create_task(coro)\n"
+          "loop.run_until_complete(asyncio.sleep(0.01))");
+    cr_assert_eq(c.polls, 1);
+    for (int i = 0; i < 100; i++) {
+        yp_waker_wake_by_ref(t_kept_waker);
+        wake_elsewhere(t_kept_waker);
+    }
+    h_run("loop.run_until_complete(asyncio.sleep(0.05))");
+    cr_assert_eq(c.polls, 2, "200 wakes, one resume (polls=%d)", c.polls);
+    yp_waker_wake_by_ref(t_kept_waker);
+    h_run("loop.run_until_complete(t)\nloop.close()");
+    cr_assert_eq(c.polls, 3);
+    cr_assert_eq(c.drops, 1);
+    h_fini();
+}
+
+Test(wakers, woken_during_poll_yields_none_without_loop)
+{
+    t_counts_t c = {0};
+    t_step_t s[] = {T_WAKE, T_READY};
+    PyObject *coro = yp_coroutine_new(t_future(s, 2, NULL, &c), "a", NULL,
+                                      NULL), *r;
+    cr_assert_eq(PyIter_Send(coro, Py_None, &r), PYGEN_NEXT);
+    cr_assert_eq(r, Py_None);
+    Py_DECREF(r);
+    cr_assert_eq(PyIter_Send(coro, Py_None, &r), PYGEN_RETURN);
+    Py_DECREF(r);
+    Py_DECREF(coro);
+    h_fini();
+}
+
+Test(wakers, noop_waker_and_refcounts)
+{
+    yp_waker_t *n = yp_waker_noop();
+    yp_waker_wake_by_ref(n);
+    yp_waker_wake(yp_waker_clone(n));
+    yp_waker_drop(n);
+    cr_assert(yp_waker_will_wake(n, n));
+    cr_assert(!yp_waker_will_wake(NULL, n));
+    h_fini();
+}

@@ -1,0 +1,82 @@
+"""Shared fixtures for the Python-level tests of the `yieldpoint` module.
+
+The module under test is imported from $YP_MODULE_DIR (set by ctest to the
+build's python/ directory, or to a fault-injected variant's directory).
+"""
+import asyncio
+import gc
+import importlib
+import os
+import sys
+import threading
+import warnings
+
+import pytest
+
+_dir = os.environ.get("YP_MODULE_DIR")
+if _dir:
+    sys.path.insert(0, _dir)
+
+yieldpoint = importlib.import_module("yieldpoint")
+
+
+@pytest.fixture
+def yp():
+    return yieldpoint
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Every test must leave no coroutine or future alive behind it."""
+    gc.collect()
+    before = yieldpoint._live()
+    yield
+    # Give sleeper threads and late wakes a moment, then collect.
+    for _ in range(3):
+        gc.collect()
+    after = yieldpoint._live()
+    assert after == before, f"live objects leaked: {before} -> {after}"
+
+
+def run(coro_or_fn, *, loop_factory=None):
+    """asyncio.run() with an optional loop factory (uvloop)."""
+    if loop_factory is None:
+        return asyncio.run(coro_or_fn)
+    loop = loop_factory()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro_or_fn)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def drive(coro, max_steps=100000):
+    """Drive a coroutine by hand outside any loop: __next__ until it
+    finishes, with None yields treated as 'run again'.  Returns (value,
+    number of sends)."""
+    sends = 0
+    while True:
+        sends += 1
+        try:
+            yielded = coro.send(None)
+        except StopIteration as e:
+            return e.value, sends
+        assert yielded is None, f"unexpected yield {yielded!r} outside a loop"
+        if sends > max_steps:
+            raise AssertionError("coroutine did not finish")
+
+
+try:
+    import uvloop  # noqa: F401
+    LOOPS = ["asyncio", "uvloop"]
+except ImportError:  # pragma: no cover - Debian's python3-uvloop is expected
+    LOOPS = ["asyncio"]
+
+
+@pytest.fixture(params=LOOPS)
+def runner(request):
+    if request.param == "uvloop":
+        import uvloop
+        return lambda c: run(c, loop_factory=uvloop.new_event_loop)
+    return run

@@ -1,0 +1,78 @@
+"""Bad input gives a clear Python exception at call time, never a crash."""
+import math
+
+import pytest
+
+
+@pytest.mark.parametrize("call,exc", [
+    (lambda yp: yp.sleep("1"), TypeError),
+    (lambda yp: yp.sleep(True), TypeError),
+    (lambda yp: yp.sleep(None), TypeError),
+    (lambda yp: yp.sleep(-1), ValueError),
+    (lambda yp: yp.sleep(math.nan), ValueError),
+    (lambda yp: yp.sleep(math.inf), ValueError),
+    (lambda yp: yp.sleep(), TypeError),
+    (lambda yp: yp.sleep(1, 2, 3), TypeError),
+    (lambda yp: yp.sleep(1, bogus=2), TypeError),
+    (lambda yp: yp.cancellable(1), TypeError),
+    (lambda yp: yp.cancellable_sleep("x"), TypeError),
+    (lambda yp: yp.cancellable_sleep(-2), ValueError),
+    (lambda yp: yp.sleep_loop(1), TypeError),
+    (lambda yp: yp.gil_probe(1, 0), TypeError),
+    (lambda yp: yp.gil_probe(True, "x"), TypeError),
+    (lambda yp: yp.gil_probe(True), TypeError),
+    (lambda yp: yp.Counter("x"), TypeError),
+    (lambda yp: yp.Counter(1.5), TypeError),
+    (lambda yp: yp.Counter().set("x"), TypeError),
+    (lambda yp: yp.Counter().get(resolve=1), TypeError),
+    (lambda yp: yp.Counter().incr(1, 2), TypeError),
+    (lambda yp: yp.Probe(1), TypeError),
+    (lambda yp: yp.counters_dropped(1), TypeError),
+    (lambda yp: yp.scripted(5), TypeError),
+    (lambda yp: yp.scripted("pending"), TypeError),
+    (lambda yp: yp.scripted(None), TypeError),
+    (lambda yp: yp.scripted([], probe=5), TypeError),
+    (lambda yp: yp.scripted(["bogus"]), ValueError),
+    (lambda yp: yp.scripted([5]), ValueError),
+    (lambda yp: yp.scripted([("ready",)]), ValueError),
+    (lambda yp: yp.scripted([("ready", 1, 2)]), ValueError),
+    (lambda yp: yp.scripted([("nope", 1)]), ValueError),
+    (lambda yp: yp.scripted([("raise", 5)]), ValueError),
+    (lambda yp: yp.scripted([("raise", int)]), ValueError),
+    (lambda yp: yp.scripted([("call", 5)]), ValueError),
+    (lambda yp: yp.scripted([("wake_after", -1)]), ValueError),
+    (lambda yp: yp.scripted([("wake_after", "1")]), ValueError),
+    (lambda yp: yp.scripted([("ready", 1), "bogus"]), ValueError),
+])
+def test_bad_arguments(yp, call, exc):
+    with pytest.raises(exc):
+        call(yp)
+
+
+def test_exhausted_script(yp):
+    p = yp.Probe()
+    c = yp.scripted([], p)
+    with pytest.raises(RuntimeError, match="^script exhausted$"):
+        c.send(None)
+    assert p.dropped
+
+
+@pytest.mark.parametrize("ret", ["bogus", 5, None, ("ready",)])
+def test_call_step_returning_malformed_step(yp, ret):
+    c = yp.scripted([("call", lambda: ret)])
+    with pytest.raises(ValueError, match="malformed step"):
+        c.send(None)
+
+
+def test_call_step_chain_is_bounded(yp):
+    def again():
+        return ("call", again)
+    with pytest.raises(RuntimeError, match="chained call steps"):
+        yp.scripted([("call", again)]).send(None)
+
+
+def test_call_step_returning_step_runs_it(yp):
+    c = yp.scripted([("call", lambda: ("ready", "r"))])
+    with pytest.raises(StopIteration) as ei:
+        c.send(None)
+    assert ei.value.value == "r"
