@@ -90,6 +90,11 @@ typedef struct yp_waker_vtable_s {
     void (*wake)(yp_waker_t *waker);
     /* The last reference went away.  Any thread. */
     void (*destroy)(yp_waker_t *waker);
+    /* Optional (NULL: add a reference and return the same waker).  Like
+     * Rust's RawWakerVTable::clone it may return a *different* waker for
+     * the same task, e.g. to move a waker that lives only for one poll to
+     * the heap the first time somebody keeps it. */
+    yp_waker_t *(*clone)(yp_waker_t *waker);
 } yp_waker_vtable_t;
 
 struct yp_waker_s {
@@ -104,7 +109,9 @@ struct yp_waker_s {
 /* Initialise an executor-owned waker with one reference. */
 YP_EXTERN void yp_waker_init(yp_waker_t *waker,
                              const yp_waker_vtable_t *vtable, void *data);
-/* Returns `waker` with one more reference. */
+/* Returns a waker for the same task that the caller owns one reference
+ * to: usually `waker` itself with one more reference (see vtable->clone).
+ * Always keep the returned pointer, never the argument. */
 YP_EXTERN yp_waker_t *yp_waker_clone(yp_waker_t *waker);
 /* Wake, then drop this reference (Rust's Waker::wake). */
 YP_EXTERN void yp_waker_wake(yp_waker_t *waker);

@@ -66,13 +66,69 @@ typedef struct yp__proto_s {
     unsigned char has_cancel;     /* throw goes to a cancel handle */
 } yp__proto_t;
 
-void yp__proto_init(yp__proto_t *p, int has_cancel);
+/* Initialise: CREATED. */
+static inline void
+yp__proto_init(yp__proto_t *p, int has_cancel)
+{
+    p->state = YP__CR_CREATED;
+    p->has_cancel = has_cancel != 0;
+}
+
 /* Decide and, for POLL/CANCEL_POLL, enter RUNNING; for DROP* actions,
- * enter FINISHED.  Error and NOOP actions leave the state unchanged. */
-yp__action_t yp__proto_begin(yp__proto_t *p, yp__op_t op);
+ * enter FINISHED.  Error and NOOP actions leave the state unchanged.
+ * Inline: it sits on every send, and the fuzzer's model calls the same
+ * code. */
+static inline yp__action_t
+yp__proto_begin(yp__proto_t *p, yp__op_t op)
+{
+    yp__cr_state_t s = (yp__cr_state_t)p->state;
+
+    if (YP__LIKELY(op == YP__OP_SEND)
+        && (s == YP__CR_SUSPENDED || s == YP__CR_CREATED))
+    {
+        p->state = YP__CR_RUNNING;
+        return YP__ACT_POLL;
+    }
+    if (s == YP__CR_RUNNING) {
+        /* Re-entrant call from inside our own poll.  Finalize cannot get
+         * here: the object is referenced while it runs. */
+        return op == YP__OP_FINALIZE ? YP__ACT_NOOP : YP__ACT_ERR_RUNNING;
+    }
+    if (s == YP__CR_FINISHED) {
+        if (op == YP__OP_SEND || op == YP__OP_THROW) {
+#ifdef YP_FAULT_REUSE_ERROR_MISSING
+            return YP__ACT_NOOP;
+#else
+            return YP__ACT_ERR_REUSE;
+#endif
+        }
+        return YP__ACT_NOOP;
+    }
+    switch (op) {
+    case YP__OP_THROW:
+        if (p->has_cancel) {
+            p->state = YP__CR_RUNNING;
+            return YP__ACT_CANCEL_POLL;
+        }
+        p->state = YP__CR_FINISHED;
+        return YP__ACT_DROP_RAISE;
+    case YP__OP_CLOSE:
+        p->state = YP__CR_FINISHED;
+        return YP__ACT_DROP;
+    case YP__OP_FINALIZE:
+    default:
+        p->state = YP__CR_FINISHED;
+        return s == YP__CR_CREATED ? YP__ACT_DROP_WARN : YP__ACT_DROP;
+    }
+}
+
 /* After a poll: PENDING -> SUSPENDED; READY or ERROR -> FINISHED (the
  * caller drops the future). */
-void yp__proto_end_poll(yp__proto_t *p, yp_poll_t outcome);
+static inline void
+yp__proto_end_poll(yp__proto_t *p, yp_poll_t outcome)
+{
+    p->state = outcome == YP_PENDING ? YP__CR_SUSPENDED : YP__CR_FINISHED;
+}
 const char *yp__action_name(yp__action_t a);
 const char *yp__cr_state_name(yp__cr_state_t s);
 
@@ -106,10 +162,21 @@ typedef struct yp__taskwaker_s yp__taskwaker_t;
  * engine lock held.  The binding attaches to the interpreter here. */
 typedef void (*yp__notify_fn)(yp__taskwaker_t *tw);
 
+typedef struct yp__wakeq_s yp__wakeq_t;
+
 struct yp__taskwaker_s {
     yp_waker_t base;         /* data: the owner (coroutine), GIL-guarded */
     int state;               /* yp__tw_state_t, atomic */
     yp__notify_fn notify;
+    /* Foreign-wake batching (see wakeq.c).  `wakeq` is set once, with
+     * the GIL, before the first arm and never changed, so a notifier that
+     * won ARMED->FIRED may read it without a lock.  `loop_thread` is the
+     * thread of the loop it was last armed on (relaxed atomic: a stale
+     * value only selects the slower, still correct, path). */
+    yp__wakeq_t *wakeq;          /* owned ref, or NULL */
+    unsigned long loop_thread;   /* atomic */
+    int queued;                  /* atomic: on wakeq's list right now */
+    yp__taskwaker_t *next;       /* wakeq's list link */
 };
 
 /* Returns a task waker with one reference (the owner's), in POLLING
@@ -126,6 +193,37 @@ const char *yp__tw_state_name(yp__tw_state_t s);
 
 /* Process-wide counts of live task wakers, for leak tests. */
 long yp__taskwaker_live(void);
+
+/* ---------------------------------------------------------------------
+ * Wake queue: foreign-thread wakes for one event loop, batched.
+ *
+ * A multi-producer, single-consumer intrusive stack of task wakers.  Any
+ * thread pushes; only the loop's thread (with the GIL) takes, and it
+ * takes everything at once.  yp__wakeq_push returns 1 when the queue was
+ * empty: that pusher, and only it, must make sure a take follows (the
+ * binding schedules one drain on the loop).  Every push made while a
+ * drain is pending rides along with it, so N wakes from a thread cost one
+ * loop wake-up, not N.
+ */
+struct yp__wakeq_s {
+    yp__taskwaker_t *head;   /* atomic */
+    long refcnt;             /* atomic: the owner + every bound waker */
+    void *owner;             /* binding's hub object; GIL-guarded */
+};
+
+yp__wakeq_t *yp__wakeq_new(void *owner);   /* one reference, or NULL */
+void yp__wakeq_incref(yp__wakeq_t *q);
+void yp__wakeq_decref(yp__wakeq_t *q);
+/* Queue `tw` unless it is queued already; the queue takes a waker
+ * reference for it.  Returns 1 if this push made the queue non-empty. */
+int yp__wakeq_push(yp__wakeq_t *q, yp__taskwaker_t *tw);
+/* Take every queued waker, oldest first.  Walk the list only with
+ * yp__wakeq_next(tw), which returns the next waker and then lets `tw` be
+ * queued again.  Each waker carries one reference, which the caller drops
+ * after delivering it. */
+yp__taskwaker_t *yp__wakeq_take(yp__wakeq_t *q);
+yp__taskwaker_t *yp__wakeq_next(yp__taskwaker_t *tw);
+long yp__wakeq_live(void);
 
 /* ---------------------------------------------------------------------
  * Oneshot and timer internals (oneshot.c, timer.c), for leak tests.

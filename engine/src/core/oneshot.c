@@ -12,8 +12,9 @@
  * polling this very channel, i.e. waiting for our mutex: a lock-order
  * inversion between the GIL and the mutex, and a deadlock.  So a waker is
  * always moved out into a local under the lock, and woken or dropped
- * after unlocking.  Cloning under the lock is fine: it is one relaxed
- * atomic increment and never calls into the vtable.
+ * after unlocking.  The same goes for cloning, since a vtable may supply
+ * its own clone (core.h): poll clones with the lock released and then
+ * re-checks the channel.
  */
 #include "internal.h"
 
@@ -189,39 +190,54 @@ int
 yp_oneshot_poll(yp_oneshot_rx_t *rx, yp_context_t *cx, void **value)
 {
     yp_oneshot_t *ch = from_rx(rx);
+    yp_waker_t *w = yp_context_waker(cx);
+    yp_waker_t *fresh = NULL;   /* our clone of w, made unlocked */
     yp_waker_t *stale = NULL;
     int result;
 
     pthread_mutex_lock(&ch->lock);
-    int f = get_flags(ch);
-    if ((f & ONESHOT_VALUE_SET) && !(f & ONESHOT_RECEIVED)) {
-        *value = ch->value;
-        ch->value = NULL;
-        set_flags(ch, ONESHOT_RECEIVED);
-        /* Nobody will wake this any more. */
-        stale = ch->rx_waker;
-        ch->rx_waker = NULL;
-        result = YP_READY;
-    }
-    else if (f & (ONESHOT_RECEIVED | ONESHOT_TX_GONE)) {
-        /* Already received, or the sender went without sending. */
-        result = YP_ECANCELED;
-    }
-    else {
-        /* yp_waker_register, split so the replaced waker is dropped
-         * after unlocking: keep the registered waker if it wakes the same
-         * task (the common case of a task polled again), so re-polling
-         * costs no atomic traffic at all. */
-        yp_waker_t *w = yp_context_waker(cx);
-        if (!yp_waker_will_wake(ch->rx_waker, w)) {
+    for (;;) {
+        int f = get_flags(ch);
+        if ((f & ONESHOT_VALUE_SET) && !(f & ONESHOT_RECEIVED)) {
+            *value = ch->value;
+            ch->value = NULL;
+            set_flags(ch, ONESHOT_RECEIVED);
+            /* Nobody will wake this any more. */
             stale = ch->rx_waker;
-            ch->rx_waker = yp_waker_clone(w);
+            ch->rx_waker = NULL;
+            result = YP_READY;
+            break;
         }
-        result = YP_PENDING;
+        if (f & (ONESHOT_RECEIVED | ONESHOT_TX_GONE)) {
+            /* Already received, or the sender went without sending. */
+            result = YP_ECANCELED;
+            break;
+        }
+        /* yp_waker_register semantics: keep the registered waker if it
+         * wakes the same task (the common case of a task polled again),
+         * so that re-polling costs no clone at all. */
+        if (yp_waker_will_wake(ch->rx_waker, w)) {
+            result = YP_PENDING;
+            break;
+        }
+        if (fresh != NULL) {
+            stale = ch->rx_waker;
+            ch->rx_waker = fresh;
+            fresh = NULL;
+            result = YP_PENDING;
+            break;
+        }
+        /* Clone unlocked (see the top of the file), then look again: the
+         * sender may have finished meanwhile, and then the clone is not
+         * needed. */
+        pthread_mutex_unlock(&ch->lock);
+        fresh = yp_waker_clone(w);
+        pthread_mutex_lock(&ch->lock);
     }
     pthread_mutex_unlock(&ch->lock);
 
     yp_waker_drop(stale);
+    yp_waker_drop(fresh);       /* NULL unless the state changed under us */
     return result;
 }
 

@@ -8,62 +8,8 @@
  */
 #include "internal.h"
 
-void
-yp__proto_init(yp__proto_t *p, int has_cancel)
-{
-    p->state = YP__CR_CREATED;
-    p->has_cancel = has_cancel != 0;
-}
-
-yp__action_t
-yp__proto_begin(yp__proto_t *p, yp__op_t op)
-{
-    yp__cr_state_t s = (yp__cr_state_t)p->state;
-
-    if (s == YP__CR_RUNNING) {
-        /* Re-entrant call from inside our own poll.  Finalize cannot get
-         * here: the object is referenced while it runs. */
-        return op == YP__OP_FINALIZE ? YP__ACT_NOOP : YP__ACT_ERR_RUNNING;
-    }
-    if (s == YP__CR_FINISHED) {
-        switch (op) {
-        case YP__OP_SEND:
-        case YP__OP_THROW:
-#ifdef YP_FAULT_REUSE_ERROR_MISSING
-            return YP__ACT_NOOP;
-#else
-            return YP__ACT_ERR_REUSE;
-#endif
-        default:
-            return YP__ACT_NOOP;
-        }
-    }
-    switch (op) {
-    case YP__OP_SEND:
-        p->state = YP__CR_RUNNING;
-        return YP__ACT_POLL;
-    case YP__OP_THROW:
-        if (p->has_cancel) {
-            p->state = YP__CR_RUNNING;
-            return YP__ACT_CANCEL_POLL;
-        }
-        p->state = YP__CR_FINISHED;
-        return YP__ACT_DROP_RAISE;
-    case YP__OP_CLOSE:
-        p->state = YP__CR_FINISHED;
-        return YP__ACT_DROP;
-    case YP__OP_FINALIZE:
-    default:
-        p->state = YP__CR_FINISHED;
-        return s == YP__CR_CREATED ? YP__ACT_DROP_WARN : YP__ACT_DROP;
-    }
-}
-
-void
-yp__proto_end_poll(yp__proto_t *p, yp_poll_t outcome)
-{
-    p->state = outcome == YP_PENDING ? YP__CR_SUSPENDED : YP__CR_FINISHED;
-}
+/* yp__proto_init, yp__proto_begin and yp__proto_end_poll are inline in
+ * internal.h: they sit on every send.  This file keeps the names. */
 
 const char *
 yp__action_name(yp__action_t a)

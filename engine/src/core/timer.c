@@ -16,11 +16,12 @@
  *
  * The waker rule (see core.h): a wake may take the GIL, and the thread
  * that holds the GIL may be blocked on our mutex in yp_timer_start or
- * yp_timer_poll.  So no waker is ever woken *or dropped* with the mutex
- * held (a drop may run destroy, which may also want the GIL).  The thread
- * moves due wakers into a local batch under the lock, unlocks, then wakes
- * them; everything else moves the waker into a local first and drops it
- * after unlocking.
+ * yp_timer_poll.  So no waker is ever woken, dropped or cloned with the
+ * mutex held (a drop may run destroy, and a vtable may supply its own
+ * clone; either may want the GIL).  The thread moves due wakers into a
+ * local batch under the lock, unlocks, then wakes them; everything else
+ * moves the waker into a local first and drops it after unlocking, and
+ * clones before locking.
  *
  * Shutdown joins the thread.  The thread only checks for shutdown with
  * the mutex held, i.e. between batches, so shutdown waits for a batch of
@@ -39,7 +40,6 @@
  */
 #include "internal.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -104,12 +104,16 @@ now_ns(void)
 static uint64_t
 deadline_after(double seconds)
 {
-    double ns = ceil(seconds * 1e9);
+    double ns = seconds * 1e9;
     uint64_t now = now_ns();
     if (!(ns < 1.8e19)) {
         return NEVER;
     }
+    /* ceil() without libm, so that yp_core needs no -lm. */
     uint64_t d = (uint64_t)ns;
+    if ((double)d < ns) {
+        d++;
+    }
     return d >= NEVER - now ? NEVER : now + d;
 }
 
@@ -421,25 +425,40 @@ yp_timer_poll(yp_timer_t *timer, yp_context_t *cx)
         return YP_READY;
     }
 
+    yp_waker_t *w = yp_context_waker(cx);
+    yp_waker_t *fresh = NULL;   /* our clone of w, made unlocked */
     yp_waker_t *stale = NULL;
-    int result = YP_PENDING;
+    int result;
     pthread_mutex_lock(&lock);
-    /* Re-check under the lock: the thread sets `fired` and takes the
-     * waker in one critical section, so either it sees the waker we
-     * register here or we see `fired`.  No wake is lost. */
-    if (timer->fired) {
-        result = YP_READY;
-    }
-    else {
-        yp_waker_t *w = yp_context_waker(cx);
-        if (!yp_waker_will_wake(timer->waker, w)) {
-            stale = timer->waker;
-            timer->waker = yp_waker_clone(w);
+    for (;;) {
+        /* Checked under the lock: the thread sets `fired` and takes the
+         * waker in one critical section, so either it sees the waker we
+         * register here or we see `fired`.  No wake is lost. */
+        if (timer->fired) {
+            result = YP_READY;
+            break;
         }
+        /* yp_waker_register semantics: a will_wake waker stays, so a
+         * task polled again costs no clone. */
+        if (yp_waker_will_wake(timer->waker, w)) {
+            result = YP_PENDING;
+            break;
+        }
+        if (fresh != NULL) {
+            stale = timer->waker;
+            timer->waker = fresh;
+            fresh = NULL;
+            result = YP_PENDING;
+            break;
+        }
+        pthread_mutex_unlock(&lock);
+        fresh = yp_waker_clone(w);
+        pthread_mutex_lock(&lock);
     }
     pthread_mutex_unlock(&lock);
 
     yp_waker_drop(stale);
+    yp_waker_drop(fresh);       /* NULL unless it fired meanwhile */
     return result;
 }
 
@@ -470,7 +489,7 @@ yp_wake_after(yp_waker_t *waker, double seconds)
     if (waker == NULL || !(seconds >= 0.0)) {
         return YP_EINVAL;
     }
-    /* Cloned before locking: a clone never calls into the vtable. */
+    /* Cloned before locking: a vtable's clone may run executor code. */
     yp_waker_t *clone = yp_waker_clone(waker);
     yp_timer_t *t = timer_new(seconds, 1, clone);
     if (t == NULL) {

@@ -48,6 +48,9 @@ yp_waker_noop(void)
 yp_waker_t *
 yp_waker_clone(yp_waker_t *waker)
 {
+    if (waker->vtable->clone != NULL) {
+        return waker->vtable->clone(waker);
+    }
     if (waker != &noop_waker) {
         __atomic_fetch_add(&waker->refcnt, 1, __ATOMIC_RELAXED);
     }
@@ -173,6 +176,9 @@ taskwaker_destroy(yp_waker_t *waker)
 {
     yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
     __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
+    if (tw->wakeq != NULL) {
+        yp__wakeq_decref(tw->wakeq);
+    }
     free(tw);
 }
 
@@ -193,6 +199,10 @@ yp__taskwaker_new(yp__notify_fn notify, void *owner)
 #endif
     yp_waker_init(&tw->base, &taskwaker_vtable, owner);
     tw->notify = notify;
+    tw->wakeq = NULL;
+    tw->loop_thread = 0;
+    tw->queued = 0;
+    tw->next = NULL;
     __atomic_store_n(&tw->state, YP__TW_POLLING, __ATOMIC_RELAXED);
     __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
     return tw;

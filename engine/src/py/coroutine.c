@@ -23,6 +23,13 @@ yp__future_drop_safely(yp_future_t *future)
     }
     /* drop may run Python code (decrefs of arguments): keep a pending
      * exception out of its way, and keep its failures out of ours. */
+    if (!PyErr_Occurred()) {
+        future->vtable->drop(future);
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable(NULL);
+        }
+        return;
+    }
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     future->vtable->drop(future);
@@ -89,6 +96,10 @@ yp__coro_notify(yp__taskwaker_t *tw)
     if (!yp__interpreter_alive()) {
         return;
     }
+    /* From another thread: queue it; the loop drains in batches. */
+    if (yp__hub_notify(tw)) {
+        return;
+    }
     /* Any thread.  PyGILState_Ensure is re-entrant, so this also works on
      * the loop thread inside another future's poll, and inside a detached
      * poll (it re-attaches for the duration). */
@@ -104,6 +115,71 @@ yp__coro_notify(yp__taskwaker_t *tw)
     }
     PyGILState_Release(g);
 }
+
+/* ---------------------------------------------------------------------
+ * The inline waker.
+ *
+ * Most futures never keep their waker: they are ready at once, or wake it
+ * during the poll (yield_now).  So a poll first sees a waker embedded in
+ * the coroutine, which costs nothing; the first time a future *clones*
+ * it, clone() moves the task to a heap task waker that can outlive the
+ * poll, and every later poll uses that one (so will_wake holds across
+ * polls from then on).  The inline waker is valid only during the poll it
+ * was handed to -- exactly the contract of yp_context_t -- and is only
+ * ever used on the polling thread, so its state needs no atomics.
+ */
+static yp__taskwaker_t *
+coro_promote(yp__coro_t *self)
+{
+    if (self->cr_waker == NULL) {
+        yp__taskwaker_t *tw = yp__taskwaker_new(yp__coro_notify, self);
+        if (tw == NULL) {
+            return NULL;
+        }
+        if (self->cr_inline_woken) {
+            yp_waker_wake_by_ref(&tw->base);   /* POLLING -> WOKEN */
+        }
+        self->cr_waker = tw;
+    }
+    return self->cr_waker;
+}
+
+static void
+inline_wake(yp_waker_t *w)
+{
+    yp__coro_t *self = w->data;
+    if (self->cr_waker != NULL) {
+        yp_waker_wake_by_ref(&self->cr_waker->base);
+    }
+    else {
+        self->cr_inline_woken = 1;
+    }
+}
+
+static yp_waker_t *
+inline_clone(yp_waker_t *w)
+{
+    yp__taskwaker_t *tw = coro_promote((yp__coro_t *)w->data);
+    if (tw == NULL) {
+        /* Out of memory inside a Python-free call: the clone cannot
+         * fail, so hand out a waker that never wakes.  The task can still
+         * be cancelled. */
+        return yp_waker_noop();
+    }
+    return yp_waker_clone(&tw->base);
+}
+
+static void
+inline_destroy(yp_waker_t *w)
+{
+    /* Unreachable unless a future dropped a reference it never owned. */
+}
+
+static const yp_waker_vtable_t inline_vtable = {
+    .wake = inline_wake,
+    .destroy = inline_destroy,
+    .clone = inline_clone,
+};
 
 /* ---------------------------------------------------------------------
  * The step: one send/throw/close.
@@ -156,22 +232,18 @@ coro_poll(yp__coro_t *self, PyObject **presult)
 {
     PyObject *result = NULL;
     yp__taskwaker_t *tw = self->cr_waker;
+    yp_context_t cx;
 
-    if (tw == NULL) {
-        tw = yp__taskwaker_new(yp__coro_notify, self);
-        if (tw == NULL) {
-            yp__proto_end_poll(&self->cr_proto, YP_PENDING);
-            PyErr_NoMemory();
-            return PYGEN_ERROR;
-        }
-        self->cr_waker = tw;
+    if (tw != NULL) {
+        yp__taskwaker_begin_poll(tw);
+        cx.waker = &tw->base;
     }
     else {
-        yp__taskwaker_begin_poll(tw);
+        self->cr_inline_woken = 0;
+        cx.waker = &self->cr_inline;
     }
     yp__asyncio_runtime.release(self);
 
-    yp_context_t cx = {.waker = &tw->base};
     yp_poll_t r = yp_future_poll(self->cr_future, &cx, &result);
     yp__proto_end_poll(&self->cr_proto, r);
 
@@ -201,8 +273,11 @@ coro_poll(yp__coro_t *self, PyObject **presult)
 
     /* PENDING.  Woken during the poll: yield None, which asyncio's Task
      * treats as "run me again next iteration" (sleep(0)); no loop future,
-     * no loop needed. */
-    if (yp__taskwaker_state(tw) == YP__TW_WOKEN) {
+     * no loop needed.  The poll may have promoted the waker. */
+    tw = self->cr_waker;
+    if (tw != NULL ? yp__taskwaker_state(tw) == YP__TW_WOKEN
+                   : self->cr_inline_woken)
+    {
         *presult = Py_NewRef(Py_None);
         return PYGEN_NEXT;
     }
@@ -213,7 +288,12 @@ coro_poll(yp__coro_t *self, PyObject **presult)
         *presult = NULL;
         return PYGEN_ERROR;
     }
-    if (yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
+    /* Nobody kept a waker (tw == NULL): nothing can wake this task but a
+     * throw; it still waits on the loop future like any other. */
+    if (tw != NULL) {
+        yp__hub_bind(self, tw);
+    }
+    if (tw != NULL && yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
         /* A foreign thread woke us between the poll and the arm. */
         yp__asyncio_runtime.release(self);
         Py_DECREF(fut);
@@ -487,6 +567,10 @@ Coro_finalize(PyObject *op)
     yp__coro_t *self = (yp__coro_t *)op;
     PyObject *type, *value, *tb;
 
+    /* CPython marks a finalized object in its GC header and never calls
+     * tp_finalize on it again; such memory must not be recycled, or the
+     * next coroutine in it would lose its never-awaited warning. */
+    self->cr_finalized = 1;
     PyErr_Fetch(&type, &value, &tb);
     yp__action_t act = yp__proto_begin(&self->cr_proto, YP__OP_FINALIZE);
     if (act == YP__ACT_DROP_WARN) {
@@ -538,6 +622,22 @@ Coro_clear(PyObject *op)
     return 0;
 }
 
+/* A freelist of coroutine objects.  Awaiting a C future allocates one
+ * coroutine per call, so recycling their memory is the single biggest
+ * saving on the ready-await path.  GIL-protected; emptied by
+ * yp__coroutine_freelist_clear() when the engine is torn down. */
+#define YP__CORO_FREELIST_MAX 1024
+static yp__coro_t *coro_freelist[YP__CORO_FREELIST_MAX];
+static int coro_numfree;
+
+void
+yp__coroutine_freelist_clear(void)
+{
+    while (coro_numfree > 0) {
+        PyObject_GC_Del(coro_freelist[--coro_numfree]);
+    }
+}
+
 static void
 Coro_dealloc(PyObject *op)
 {
@@ -545,7 +645,11 @@ Coro_dealloc(PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
 
     PyObject_GC_UnTrack(op);
-    if (PyObject_CallFinalizerFromDealloc(op) < 0) {
+    /* A finished coroutine has nothing to finalize: skip the finalizer
+     * machinery on the common path. */
+    if (self->cr_proto.state != YP__CR_FINISHED
+        && PyObject_CallFinalizerFromDealloc(op) < 0)
+    {
         return;   /* resurrected */
     }
     if (self->cr_weakreflist != NULL) {
@@ -555,7 +659,16 @@ Coro_dealloc(PyObject *op)
     yp_cancel_decref(self->cr_cancel);
     self->cr_cancel = NULL;
     yp__live_coros--;
-    tp->tp_free(op);
+    if (!self->cr_finalized && coro_numfree < YP__CORO_FREELIST_MAX
+        && yp__st != NULL
+        && tp == yp__st->coroutine_type)
+    {
+        /* Untracked and cleared: PyObject_Init revives it. */
+        coro_freelist[coro_numfree++] = self;
+    }
+    else {
+        tp->tp_free(op);
+    }
     Py_DECREF(tp);
 }
 
@@ -578,13 +691,22 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
                         "yieldpoint is not initialised (call yp_init)");
         return NULL;
     }
-    yp__coro_t *self = PyObject_GC_New(yp__coro_t, st->coroutine_type);
-    if (self == NULL) {
-        yp_future_drop(future);
-        return NULL;
+    yp__coro_t *self;
+    if (coro_numfree > 0) {
+        self = coro_freelist[--coro_numfree];
+        (void)PyObject_Init((PyObject *)self, st->coroutine_type);
+    }
+    else {
+        self = PyObject_GC_New(yp__coro_t, st->coroutine_type);
+        if (self == NULL) {
+            yp_future_drop(future);
+            return NULL;
+        }
     }
     self->cr_future = future;
     self->cr_waker = NULL;
+    yp_waker_init(&self->cr_inline, &inline_vtable, self);
+    self->cr_inline_woken = 0;
     self->cr_waitfut = NULL;
     self->cr_loop = NULL;
     self->cr_thread = 0;

@@ -30,6 +30,11 @@ typedef struct yp__state_s {
     PyObject *str_done;
     PyObject *str_is_closed;
     PyObject *str_blocking;         /* "_asyncio_future_blocking" */
+    /* Wake hubs (hub.c). */
+    PyTypeObject *hub_type;         /* strong */
+    PyObject *hub_cache;            /* strong: the last loop's hub */
+    PyObject *str_hub_attr;         /* "_yieldpoint_wakehub" */
+    PyObject *str_drain;            /* "_drain" */
 } yp__state_t;
 
 /* Borrowed pointer to the state; NULL before yp_init / after teardown. */
@@ -47,7 +52,10 @@ int yp__interpreter_alive(void);
 typedef struct yp__coro_s {
     PyObject_HEAD
     yp_future_t *cr_future;        /* owned; NULL once dropped */
-    yp__taskwaker_t *cr_waker;     /* owned ref; allocated at first poll */
+    yp__taskwaker_t *cr_waker;     /* owned ref; created on first clone */
+    yp_waker_t cr_inline;          /* the waker a poll sees until then */
+    char cr_inline_woken;          /* cr_inline was woken in this poll */
+    char cr_finalized;             /* tp_finalize ran: never recycle */
     PyObject *cr_waitfut;          /* strong: loop future we yielded */
     PyObject *cr_loop;             /* strong: that future's loop */
     unsigned long cr_thread;       /* thread running cr_loop */
@@ -59,6 +67,8 @@ typedef struct yp__coro_s {
 } yp__coro_t;
 
 int yp__coroutine_type_init(yp__state_t *st, PyObject *module);
+/* Free the recycled coroutine objects (before the type goes away). */
+void yp__coroutine_freelist_clear(void);
 
 /* ---------------------------------------------------------------------
  * Runtime interface: how a suspended coroutine waits on an event loop.
@@ -87,6 +97,34 @@ void yp__asyncio_fini(yp__state_t *st);
 
 /* The task waker's notify: attach, then deliver to the owner. */
 void yp__coro_notify(yp__taskwaker_t *tw);
+
+/* ---------------------------------------------------------------------
+ * Wake hubs (hub.c): batched delivery of foreign-thread wakes.
+ */
+int yp__hub_init(yp__state_t *st);
+void yp__hub_fini(yp__state_t *st);
+/* With the GIL, before arming: record the loop thread and bind the waker
+ * to its loop's queue (once). */
+void yp__hub_bind(yp__coro_t *coro, yp__taskwaker_t *tw);
+/* From notify, any thread, no GIL: queue a foreign wake.  Returns 0 when
+ * the wake is not batchable (loop thread, or no hub): deliver directly. */
+int yp__hub_notify(yp__taskwaker_t *tw);
+
+/* PyObject_GetOptionalAttr (3.13) for 3.11: 1 found, 0 missing, -1. */
+static inline int
+PyObject_GetOptionalAttr_compat(PyObject *obj, PyObject *name,
+                                PyObject **result)
+{
+    *result = PyObject_GetAttr(obj, name);
+    if (*result != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
 
 /* ---------------------------------------------------------------------
  * Cancel handles (cancel.c).

@@ -35,7 +35,9 @@ yp__interpreter_alive(void)
 static void
 state_free(yp__state_t *st)
 {
+    yp__hub_fini(st);
     yp__asyncio_fini(st);
+    yp__coroutine_freelist_clear();
     Py_CLEAR(st->coroutine_type);
     Py_CLEAR(st->str_create_future);
     Py_CLEAR(st->str_call_soon_threadsafe);
@@ -95,7 +97,7 @@ state_new(PyObject *module)
     if (yp__coroutine_type_init(st, module) < 0) {
         goto error;
     }
-    if (yp__asyncio_init(st) < 0) {
+    if (yp__asyncio_init(st) < 0 || yp__hub_init(st) < 0) {
         goto error;
     }
     return st;

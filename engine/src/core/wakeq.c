@@ -1,0 +1,104 @@
+/*
+ * wakeq.c -- batching foreign-thread wakes for one event loop.
+ *
+ * Why: a wake from a thread that is not the loop's must get the loop to
+ * poll again, and the only thread-safe door into an asyncio loop is
+ * call_soon_threadsafe, which needs the GIL and writes the loop's
+ * self-pipe.  Doing that per wake costs a GIL round trip and a syscall
+ * each time.  Instead, wakes are pushed here without any lock; the push
+ * that finds the queue empty schedules one drain, and everything pushed
+ * before the drain runs is delivered by it.
+ *
+ * Memory ordering: push is a release CAS on head (publishing the waker's
+ * fields and its `next`), take is an acquire exchange, so the consumer
+ * sees every pushed waker fully.  `queued` keeps a waker on the list at
+ * most once: a waker can be re-armed and fired again (after a throw
+ * polls it) while its first push is still waiting for the drain, and an
+ * intrusive list cannot hold the same node twice.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static long live_wakeqs;
+
+yp__wakeq_t *
+yp__wakeq_new(void *owner)
+{
+    yp__wakeq_t *q = malloc(sizeof(*q));
+    if (q == NULL) {
+        return NULL;
+    }
+    q->head = NULL;
+    q->refcnt = 1;
+    q->owner = owner;
+    __atomic_fetch_add(&live_wakeqs, 1, __ATOMIC_RELAXED);
+    return q;
+}
+
+void
+yp__wakeq_incref(yp__wakeq_t *q)
+{
+    __atomic_fetch_add(&q->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+void
+yp__wakeq_decref(yp__wakeq_t *q)
+{
+    if (__atomic_sub_fetch(&q->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+        /* Nothing can be queued: queued wakers hold references to their
+         * queue through their own wakeq field, and a waker's last
+         * reference cannot be on a list. */
+        __atomic_fetch_sub(&live_wakeqs, 1, __ATOMIC_RELAXED);
+        free(q);
+    }
+}
+
+int
+yp__wakeq_push(yp__wakeq_t *q, yp__taskwaker_t *tw)
+{
+    if (__atomic_exchange_n(&tw->queued, 1, __ATOMIC_ACQ_REL)) {
+        return 0;   /* already waiting for a drain, which will see it */
+    }
+    (void)yp_waker_clone(&tw->base);   /* the list's reference */
+    yp__taskwaker_t *old = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    do {
+        tw->next = old;
+    } while (!__atomic_compare_exchange_n(&q->head, &old, tw, 1,
+                                          __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    return old == NULL;
+}
+
+yp__taskwaker_t *
+yp__wakeq_take(yp__wakeq_t *q)
+{
+    yp__taskwaker_t *lifo = __atomic_exchange_n(&q->head, NULL,
+                                                __ATOMIC_ACQUIRE);
+    /* Reverse to oldest-first, so tasks resume in the order they were
+     * woken.  `queued` stays set: see yp__wakeq_next. */
+    yp__taskwaker_t *fifo = NULL;
+    while (lifo != NULL) {
+        yp__taskwaker_t *next = lifo->next;
+        lifo->next = fifo;
+        fifo = lifo;
+        lifo = next;
+    }
+    return fifo;
+}
+
+yp__taskwaker_t *
+yp__wakeq_next(yp__taskwaker_t *tw)
+{
+    /* Read the link before clearing `queued`: from that moment another
+     * thread may push this waker again, which rewrites tw->next. */
+    yp__taskwaker_t *next = tw->next;
+    __atomic_store_n(&tw->queued, 0, __ATOMIC_RELEASE);
+    return next;
+}
+
+long
+yp__wakeq_live(void)
+{
+    return __atomic_load_n(&live_wakeqs, __ATOMIC_RELAXED);
+}
