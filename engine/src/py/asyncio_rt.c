@@ -22,7 +22,10 @@
 
 #include "pythread.h"
 
-/* release_waiter(fut): resolve fut unless something else already did. */
+/* release_waiter(fut): resolve fut unless something else already did.
+ * set_result on a done (cancelled) future raises InvalidStateError, which
+ * is exactly "already resolved"; asking fut.done() first would cost a
+ * second method call on every wake to save one on a rare path. */
 static PyObject *
 release_waiter(PyObject *module, PyObject *fut)
 {
@@ -30,24 +33,15 @@ release_waiter(PyObject *module, PyObject *fut)
     if (st == NULL) {
         Py_RETURN_NONE;
     }
-    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
-    if (done == NULL) {
-        return NULL;
-    }
-    int is_done = PyObject_IsTrue(done);
-    Py_DECREF(done);
-    if (is_done < 0) {
-        return NULL;
-    }
-    if (!is_done) {
-        PyObject *r = PyObject_CallMethodOneArg(fut, st->str_set_result,
-                                                Py_None);
-        if (r == NULL) {
+    PyObject *r = PyObject_CallMethodOneArg(fut, st->str_set_result, Py_None);
+    if (r == NULL) {
+        if (!PyErr_ExceptionMatches(st->invalid_state_error)) {
             return NULL;
         }
-        Py_DECREF(r);
+        PyErr_Clear();
+        Py_RETURN_NONE;
     }
-    Py_RETURN_NONE;
+    return r;
 }
 
 static PyMethodDef release_waiter_def = {
@@ -71,7 +65,14 @@ yp__asyncio_init(yp__state_t *st)
     if (st->release_waiter == NULL) {
         return -1;
     }
-    return 0;
+    PyObject *exceptions = PyImport_ImportModule("asyncio.exceptions");
+    if (exceptions == NULL) {
+        return -1;
+    }
+    st->invalid_state_error = PyObject_GetAttrString(exceptions,
+                                                     "InvalidStateError");
+    Py_DECREF(exceptions);
+    return st->invalid_state_error != NULL ? 0 : -1;
 }
 
 void
@@ -79,6 +80,7 @@ yp__asyncio_fini(yp__state_t *st)
 {
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->release_waiter);
+    Py_CLEAR(st->invalid_state_error);
 }
 
 static PyObject *
@@ -91,8 +93,6 @@ asyncio_suspend(yp__coro_t *coro)
         PyErr_SetString(PyExc_RuntimeError, "yieldpoint runtime is shut down");
         return NULL;
     }
-    /* Reuse the loop we ran on last time when it is still the running one:
-     * saves nothing but a reference swap, and keeps cr_loop current. */
     loop = PyObject_CallNoArgs(st->get_running_loop);
     if (loop == NULL) {
         return NULL;
@@ -102,7 +102,11 @@ asyncio_suspend(yp__coro_t *coro)
         PyErr_SetString(PyExc_RuntimeError, "no running event loop");
         return NULL;
     }
-    fut = PyObject_CallMethodNoArgs(loop, st->str_create_future);
+    /* The hub caches the loop's bound create_future (one lookup per
+     * loop instead of one per suspension). */
+    yp__hub_t *hub = yp__hub_for_loop(st, loop);
+    fut = hub != NULL ? yp__hub_create_future(hub)
+                      : PyObject_CallMethodNoArgs(loop, st->str_create_future);
     if (fut == NULL) {
         goto error;
     }

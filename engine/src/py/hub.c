@@ -13,11 +13,12 @@
 
 #include "pythread.h"
 
-typedef struct {
+struct yp__hub_s {
     PyObject_HEAD
-    yp__wakeq_t *q;      /* owned ref */
-    PyObject *loop;      /* strong */
-} yp__hub_t;
+    yp__wakeq_t *q;          /* owned ref */
+    PyObject *loop;          /* strong */
+    PyObject *create_future; /* strong: loop.create_future, bound once */
+};
 
 /* Deliver (or, with deliver == 0, discard) everything queued.  GIL held. */
 static void
@@ -49,6 +50,7 @@ Hub_traverse(PyObject *op, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(((yp__hub_t *)op)->loop);
+    Py_VISIT(((yp__hub_t *)op)->create_future);
     return 0;
 }
 
@@ -56,6 +58,7 @@ static int
 Hub_clear(PyObject *op)
 {
     Py_CLEAR(((yp__hub_t *)op)->loop);
+    Py_CLEAR(((yp__hub_t *)op)->create_future);
     return 0;
 }
 
@@ -106,7 +109,27 @@ yp__hub_init(yp__state_t *st)
     }
     st->str_hub_attr = PyUnicode_InternFromString("_yieldpoint_wakehub");
     st->str_drain = PyUnicode_InternFromString("_drain");
-    return st->str_hub_attr != NULL && st->str_drain != NULL ? 0 : -1;
+    if (st->str_hub_attr == NULL || st->str_drain == NULL) {
+        return -1;
+    }
+    PyObject *base_events = PyImport_ImportModule("asyncio.base_events");
+    PyObject *futures = PyImport_ImportModule("asyncio.futures");
+    PyObject *functools = PyImport_ImportModule("functools");
+    if (base_events != NULL && futures != NULL && functools != NULL) {
+        PyObject *base = PyObject_GetAttrString(base_events, "BaseEventLoop");
+        if (base != NULL) {
+            st->base_create_future = PyObject_GetAttr(base,
+                                                      st->str_create_future);
+            Py_DECREF(base);
+        }
+        st->future_type = PyObject_GetAttrString(futures, "Future");
+        st->functools_partial = PyObject_GetAttrString(functools, "partial");
+    }
+    Py_XDECREF(base_events);
+    Py_XDECREF(futures);
+    Py_XDECREF(functools);
+    return st->base_create_future != NULL && st->future_type != NULL
+           && st->functools_partial != NULL ? 0 : -1;
 }
 
 void
@@ -116,13 +139,46 @@ yp__hub_fini(yp__state_t *st)
     Py_CLEAR(st->hub_type);
     Py_CLEAR(st->str_hub_attr);
     Py_CLEAR(st->str_drain);
+    Py_CLEAR(st->base_create_future);
+    Py_CLEAR(st->future_type);
+    Py_CLEAR(st->functools_partial);
+}
+
+/* What creates this loop's futures.  BaseEventLoop.create_future is a
+ * Python method whose whole body is `return futures.Future(loop=self)`:
+ * when the loop does not override it, call that class directly with the
+ * loop bound (functools.partial), saving a Python frame per suspension.
+ * Otherwise (uvloop, user loops) use the loop's own bound method. */
+static PyObject *
+hub_future_factory(yp__state_t *st, PyObject *loop)
+{
+    PyObject *meth = PyObject_GetAttr((PyObject *)Py_TYPE(loop),
+                                      st->str_create_future);
+    if (meth == NULL) {
+        return NULL;
+    }
+    int is_base = meth == st->base_create_future;
+    Py_DECREF(meth);
+    if (!is_base) {
+        return PyObject_GetAttr(loop, st->str_create_future);
+    }
+    PyObject *kwargs = Py_BuildValue("{sO}", "loop", loop);
+    if (kwargs == NULL) {
+        return NULL;
+    }
+    PyObject *args = PyTuple_Pack(1, st->future_type);
+    PyObject *partial = args == NULL ? NULL
+        : PyObject_Call(st->functools_partial, args, kwargs);
+    Py_XDECREF(args);
+    Py_DECREF(kwargs);
+    return partial;
 }
 
 /* The loop's hub (borrowed from the cache), created on first use; NULL
  * without an exception when the loop cannot hold one (then wakes take the
  * per-wake path). */
-static yp__hub_t *
-hub_for_loop(yp__state_t *st, PyObject *loop)
+yp__hub_t *
+yp__hub_for_loop(yp__state_t *st, PyObject *loop)
 {
     yp__hub_t *hub = (yp__hub_t *)st->hub_cache;
     if (hub != NULL && hub->loop == loop) {
@@ -144,10 +200,15 @@ hub_for_loop(yp__state_t *st, PyObject *loop)
             return NULL;
         }
         fresh->loop = Py_NewRef(loop);
+        fresh->create_future = hub_future_factory(st, loop);
         fresh->q = yp__wakeq_new(fresh);
-        if (fresh->q == NULL) {
-            fresh->q = NULL;
+        if (fresh->q == NULL || fresh->create_future == NULL) {
+            PyErr_Clear();
+            if (fresh->q != NULL) {
+                yp__wakeq_decref(fresh->q);
+            }
             Py_CLEAR(fresh->loop);
+            Py_CLEAR(fresh->create_future);
             PyObject_GC_Del(fresh);
             Py_DECREF(st->hub_type);
             return NULL;
@@ -174,7 +235,7 @@ yp__hub_bind(yp__coro_t *coro, yp__taskwaker_t *tw)
     if (tw->wakeq != NULL || st == NULL || coro->cr_loop == NULL) {
         return;   /* bound for life at the first arm */
     }
-    yp__hub_t *hub = hub_for_loop(st, coro->cr_loop);
+    yp__hub_t *hub = yp__hub_for_loop(st, coro->cr_loop);
     if (hub != NULL) {
         yp__wakeq_incref(hub->q);
         tw->wakeq = hub->q;   /* published by the arm's release CAS */
@@ -223,6 +284,12 @@ hub_schedule(yp__wakeq_t *q)
         hub_take_all(q, 0);
     }
     PyGILState_Release(g);
+}
+
+PyObject *
+yp__hub_create_future(yp__hub_t *hub)
+{
+    return PyObject_CallNoArgs(hub->create_future);
 }
 
 int

@@ -30,11 +30,15 @@ typedef struct yp__state_s {
     PyObject *str_done;
     PyObject *str_is_closed;
     PyObject *str_blocking;         /* "_asyncio_future_blocking" */
+    PyObject *invalid_state_error;  /* strong: asyncio.InvalidStateError */
     /* Wake hubs (hub.c). */
     PyTypeObject *hub_type;         /* strong */
     PyObject *hub_cache;            /* strong: the last loop's hub */
     PyObject *str_hub_attr;         /* "_yieldpoint_wakehub" */
     PyObject *str_drain;            /* "_drain" */
+    PyObject *base_create_future;   /* strong: BaseEventLoop.create_future */
+    PyObject *future_type;          /* strong: asyncio.futures.Future */
+    PyObject *functools_partial;    /* strong */
 } yp__state_t;
 
 /* Borrowed pointer to the state; NULL before yp_init / after teardown. */
@@ -101,7 +105,13 @@ void yp__coro_notify(yp__taskwaker_t *tw);
 /* ---------------------------------------------------------------------
  * Wake hubs (hub.c): batched delivery of foreign-thread wakes.
  */
+typedef struct yp__hub_s yp__hub_t;
 int yp__hub_init(yp__state_t *st);
+/* The loop's hub (borrowed; cached), or NULL (no exception) if the loop
+ * cannot hold one. */
+yp__hub_t *yp__hub_for_loop(yp__state_t *st, PyObject *loop);
+/* loop.create_future() through the hub's bound method (new ref). */
+PyObject *yp__hub_create_future(yp__hub_t *hub);
 void yp__hub_fini(yp__state_t *st);
 /* With the GIL, before arming: record the loop thread and bind the waker
  * to its loop's queue (once). */
