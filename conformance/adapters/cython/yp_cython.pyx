@@ -1,0 +1,14 @@
+# cython: language_level=3
+# yp_cython -- the native adapter's fixtures compiled by Cython (cython3),
+# so that every coroutine is Cython's own C coroutine type: a third,
+# independent implementation of the coroutine protocol.  The source is
+# shared verbatim with ../native/yp_native.py; only the declaration differs.
+
+include "yp_native.py"
+
+__yp_conformance__ = {
+    "contract": "1.0",
+    "implementation": "cython",
+    "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
+    "cannot": {},
+}

@@ -1,0 +1,379 @@
+"""yp_native -- the adapter-contract fixtures as ``async def`` coroutines.
+
+The coroutine objects are CPython's own (``types.CoroutineType``); this module
+only models, in Python, what a future-based implementation adds on top:
+
+* a *poll* is one resumption of the coroutine body (``Probe.polls``);
+* *drop* runs exactly once -- in the body's ``finally`` when it ends, or via
+  ``weakref.finalize`` when a never-started coroutine is freed;
+* the *waker* is ``loop.call_soon_threadsafe`` from an OS thread, guarded
+  against a closed loop;
+* a *cancel handle* is a ``try/except BaseException`` around the suspension,
+  returning the thrown exception object;
+* *borrows* are a flag on ``Counter`` taken on the first poll and released
+  in ``finally``;
+* *detach* is a blocking call through ``ctypes.CDLL`` (which releases the
+  GIL); the attached flavour goes through ``ctypes.PyDLL`` (which does not).
+
+The same source is compiled by Cython as the ``yp_cython`` adapter
+(``../cython/yp_cython.pyx`` includes it), so it sticks to the subset of
+Python that Cython 0.29 compiles into its own coroutine type.
+"""
+import asyncio
+import ctypes
+import math
+import threading
+import time
+import weakref
+
+__yp_conformance__ = {
+    "contract": "1.0",
+    "implementation": "native",
+    "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
+    "cannot": {},
+}
+
+
+# --- suspension ----------------------------------------------------------------
+
+class _Yield:
+    """``await _Yield(x)`` yields x once; whatever is sent back is ignored
+    (a spurious resumption is just another poll)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __await__(self):
+        yield self.value
+
+
+def _pending(fut):
+    """A real Pending: yield the loop future, as next(iter(fut)) would."""
+    if fut.done():
+        return _Yield(None)          # woken during the poll: sleep(0)
+    fut._asyncio_future_blocking = True
+    return _Yield(fut)
+
+
+def _running_loop():
+    return asyncio.get_running_loop()   # RuntimeError: no running event loop
+
+
+def _wake(loop, fut):
+    """The waker: callable from any thread, any number of times, late."""
+    def release():
+        if not fut.done():
+            fut.set_result(None)
+    try:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(release)
+    except RuntimeError:
+        pass                             # closed between the check and call
+
+
+def _wake_after(loop, fut, seconds):
+    def run():
+        time.sleep(seconds)
+        _wake(loop, fut)
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _seconds(obj, what):
+    if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+        raise TypeError(f"{what} must be a number, not {type(obj).__name__}")
+    s = float(obj)
+    if math.isnan(s) or math.isinf(s) or s < 0:
+        raise ValueError(f"{what} must be a non-negative finite number")
+    return s
+
+
+class _Drop:
+    """Runs the drop action exactly once: at the end of the body, or when a
+    coroutine that never started is freed."""
+    __slots__ = ("action", "fin")
+
+    def __init__(self, action):
+        self.action = action
+        self.fin = None
+
+    def attach(self, coro, name, qualname=None):
+        coro.__name__ = name
+        coro.__qualname__ = qualname or name
+        self.fin = weakref.finalize(coro, self.action)
+        return coro
+
+    def __call__(self):
+        if self.fin is not None:
+            self.fin()
+
+
+def _noop():
+    pass
+
+
+# --- Probe ---------------------------------------------------------------------
+
+class Probe:
+    """Counts polls of a scripted future and records its drop."""
+    __slots__ = ("polls", "dropped", "__weakref__")
+
+    def __init__(self):
+        self.polls = 0
+        self.dropped = False
+
+    def __repr__(self):
+        return f"<Probe polls={self.polls} dropped={self.dropped}>"
+
+
+# --- scripted ------------------------------------------------------------------
+
+def _parse_step(step, index):
+    if isinstance(step, str):
+        if step in ("pending", "wake"):
+            return step, None
+        raise ValueError(f"malformed step {index}: unknown step {step!r}")
+    if not (isinstance(step, tuple) and len(step) == 2
+            and isinstance(step[0], str)):
+        raise ValueError(f"malformed step {index}: expected \"pending\", "
+                         f"\"wake\" or a (name, argument) tuple, got {step!r}")
+    name, arg = step
+    if name == "ready":
+        return name, arg
+    if name == "raise":
+        if not (isinstance(arg, BaseException) or (
+                isinstance(arg, type) and issubclass(arg, BaseException))):
+            raise ValueError(f"malformed step {index}: (\"raise\", x) needs "
+                             f"an exception instance or class, got "
+                             f"{type(arg).__name__}")
+        return name, arg
+    if name == "call":
+        if not callable(arg):
+            raise ValueError(f"malformed step {index}: (\"call\", fn) needs a"
+                             f" callable, got {type(arg).__name__}")
+        return name, arg
+    if name == "wake_after":
+        try:
+            return name, _seconds(arg, "wake_after delay")
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"malformed step {index}: {e}") from None
+    raise ValueError(f"malformed step {index}: unknown step {name!r}")
+
+
+def scripted(steps, probe=None):
+    """One step per poll; see conformance/ADAPTER.md."""
+    if probe is not None and not isinstance(probe, Probe):
+        raise TypeError(f"probe must be a Probe or None, not "
+                        f"{type(probe).__name__}")
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, (list, tuple)):
+        raise TypeError(f"steps must be a list or tuple of steps, not "
+                        f"{type(steps).__name__}")
+    parsed = [_parse_step(s, i) for i, s in enumerate(steps)]
+
+    def dropped():
+        if probe is not None:
+            probe.dropped = True
+    drop = _Drop(dropped)
+
+    async def body():
+        try:
+            index = 0
+            while True:
+                if probe is not None:
+                    probe.polls += 1
+                if index >= len(parsed):
+                    raise RuntimeError("script exhausted")
+                kind, arg = parsed[index]
+                index += 1
+                depth = 0
+                while kind == "call":
+                    depth += 1
+                    if depth > 100:
+                        raise RuntimeError(
+                            "scripted: more than 100 chained call steps")
+                    kind, arg = _parse_step(arg(), index - 1)
+                if kind == "ready":
+                    return arg
+                if kind == "raise":
+                    raise arg
+                if kind == "wake":
+                    await _Yield(None)
+                    continue
+                loop = _running_loop()
+                fut = loop.create_future()
+                if kind == "wake_after":
+                    _wake_after(loop, fut, arg)
+                await _pending(fut)
+        finally:
+            drop()
+    return drop.attach(body(), "scripted")
+
+
+# --- the seed's examples ------------------------------------------------------
+
+def sleep(seconds, result=None):
+    """An OS thread sleeps, then wakes the task; completes with result."""
+    s = _seconds(seconds, "seconds")
+
+    async def body():
+        loop = _running_loop()
+        fut = loop.create_future()
+        _wake_after(loop, fut, s)
+        while not fut.done():
+            await _pending(fut)
+        return result
+    return _Drop(_noop).attach(body(), "sleep")
+
+
+def cancellable():
+    """Waits only for cancellation; completes with the exception thrown in."""
+    async def body():
+        try:
+            loop = _running_loop()
+            fut = loop.create_future()
+            while True:
+                await _pending(fut)
+        except BaseException as exc:     # the cancel handle
+            return exc
+    return _Drop(_noop).attach(body(), "cancellable")
+
+
+def cancellable_sleep(seconds):
+    """42 if the sleep ends first, else the thrown exception (returned)."""
+    s = _seconds(seconds, "seconds")
+
+    async def body():
+        try:
+            loop = _running_loop()
+            fut = loop.create_future()
+            _wake_after(loop, fut, s)
+            while not fut.done():
+                await _pending(fut)
+            return 42
+        except BaseException as exc:
+            return exc
+    return _Drop(_noop).attach(body(), "cancellable_sleep")
+
+
+def sleep_loop():
+    """1 ms sleeps until cancelled; completes with how many finished."""
+    async def body():
+        count = 0
+        try:
+            while True:
+                loop = _running_loop()
+                fut = loop.create_future()
+                _wake_after(loop, fut, 0.001)
+                while not fut.done():
+                    await _pending(fut)
+                count += 1
+        except BaseException:
+            return count
+    return _Drop(_noop).attach(body(), "sleep_loop")
+
+
+# --- Counter: borrows ---------------------------------------------------------------
+
+_counters = [0]
+
+
+def counters_dropped():
+    """How many Counter instances have been freed."""
+    return _counters[0]
+
+
+def _counter_freed():
+    _counters[0] += 1
+
+
+class Counter:
+    """async get()/incr() borrow the counter (shared/exclusive) from their
+    first poll until they end; value()/set() obey the same flag."""
+    __slots__ = ("_value", "_borrow", "__weakref__")
+
+    def __init__(self, value=0):
+        if not isinstance(value, int):
+            raise TypeError(f"Counter value must be int, not "
+                            f"{type(value).__name__}")
+        self._value = value
+        self._borrow = 0          # >0: shared borrows, -1: exclusive
+        weakref.finalize(self, _counter_freed)
+
+    def _acquire(self, exclusive):
+        if exclusive:
+            if self._borrow != 0:
+                raise RuntimeError("Already borrowed")
+            self._borrow = -1
+        else:
+            if self._borrow < 0:
+                raise RuntimeError("Already mutably borrowed")
+            self._borrow += 1
+
+    def _release(self, exclusive):
+        self._borrow = 0 if exclusive else self._borrow - 1
+
+    def _method(self, resolve, exclusive, name):
+        if not isinstance(resolve, bool):
+            raise TypeError(f"resolve must be bool, not "
+                            f"{type(resolve).__name__}")
+
+        async def body(counter):
+            counter._acquire(exclusive)      # at the first poll
+            try:
+                if not resolve:
+                    while True:              # never completes, never wakes
+                        await _pending(_running_loop().create_future())
+                if exclusive:
+                    counter._value += 1
+                return counter._value
+            finally:
+                counter._release(exclusive)
+        return _Drop(_noop).attach(body(self), name, "Counter." + name)
+
+    def get(self, resolve=True):
+        return self._method(resolve, False, "get")
+
+    def incr(self, resolve=True):
+        return self._method(resolve, True, "incr")
+
+    def value(self):
+        self._acquire(False)
+        try:
+            return self._value
+        finally:
+            self._release(False)
+
+    def set(self, v):
+        if not isinstance(v, int):
+            raise TypeError(f"Counter value must be int, not "
+                            f"{type(v).__name__}")
+        self._acquire(True)
+        self._value = v
+        self._release(True)
+
+    def __repr__(self):
+        return f"<Counter value={self._value} borrow={self._borrow}>"
+
+
+# --- attach / detach --------------------------------------------------------------
+
+_attached = ctypes.PyDLL(None)     # calls keep the GIL
+_detached = ctypes.CDLL(None)      # calls release the GIL
+
+
+def gil_probe(detach, block_seconds):
+    """First poll blocks for block_seconds (detached if detach); completes
+    with whether the GIL was held while it blocked."""
+    if not isinstance(detach, bool):
+        raise TypeError(f"detach must be bool, not {type(detach).__name__}")
+    s = _seconds(block_seconds, "block_seconds")
+    usec = ctypes.c_uint(int(s * 1e6))
+
+    async def body():
+        if detach:
+            _detached.usleep(usec)       # GIL released for the call
+            return False
+        held = bool(ctypes.pythonapi.PyGILState_Check())
+        _attached.usleep(usec)
+        return held
+    return _Drop(_noop).attach(body(), "gil_probe")

@@ -1,0 +1,235 @@
+"""The coroutine object: ABCs, names, reuse, re-entrancy, warnings, am_send."""
+import asyncio
+import collections.abc
+import ctypes
+import warnings
+
+from . import clause
+from ._support import (Fail, check, collect, eq, finishes, raises, reuse_error,
+                       same, settle, steps, suspend)
+
+
+def _all(yp):
+    k = yp.Counter()
+    return [yp.scripted([("ready", 1)]), yp.sleep(0.01), yp.cancellable(),
+            yp.cancellable_sleep(1), yp.sleep_loop(), yp.gil_probe(False, 0),
+            k.get(), k.incr()]
+
+
+def _close_all(cs):
+    for c in cs:
+        c.close()
+
+
+@clause("coro.abc")
+def abc(yp):
+    cs = _all(yp)
+    for c in cs:
+        check(isinstance(c, collections.abc.Coroutine),
+              f"{c!r} is not a collections.abc.Coroutine")
+        check(isinstance(c, collections.abc.Awaitable),
+              f"{c!r} is not a collections.abc.Awaitable")
+        check(asyncio.iscoroutine(c), f"asyncio.iscoroutine({c!r}) is false")
+    _close_all(cs)
+
+
+@clause("coro.await-iter")
+def await_iter(yp, way, loop):
+    c = yp.scripted(steps(way, ("ready", "it")))
+    it = c.__await__()
+    check(hasattr(type(it), "__next__"),
+          f"__await__() returned {type(it).__name__}, not an iterator")
+
+    async def main():
+        for _ in range(100):
+            try:
+                y = next(it)
+            except StopIteration as e:
+                return e.value
+            if y is not None:
+                await settle(y)
+            else:
+                await asyncio.sleep(0)
+        raise Fail("did not finish")
+    eq(loop.run(main), "it", "result through __await__()")
+    reuse_error(c.send, None, what="the coroutine after its iterator finished")
+
+
+@clause("coro.name")
+def name(yp):
+    k = yp.Counter()
+    cs = [(yp.scripted([]), "scripted"), (yp.sleep(0), "sleep"),
+          (yp.cancellable(), "cancellable"),
+          (yp.cancellable_sleep(0), "cancellable_sleep"),
+          (yp.sleep_loop(), "sleep_loop"), (yp.gil_probe(False, 0), "gil_probe"),
+          (k.get(), "get"), (k.incr(), "incr")]
+    for c, n in cs:
+        eq(c.__name__, n, "__name__")
+        c.close()
+
+
+@clause("coro.qualname")
+def qualname(yp):
+    k = yp.Counter()
+    cs = [(yp.scripted([]), "scripted"), (yp.sleep(0), "sleep"),
+          (yp.cancellable(), "cancellable"), (yp.gil_probe(False, 0), "gil_probe"),
+          (k.get(), "Counter.get"), (k.incr(), "Counter.incr")]
+    for c, n in cs:
+        eq(c.__qualname__, n, "__qualname__")
+        c.close()
+
+
+@clause("coro.reuse-error")
+def reuse_after_each_ending(yp, way, loop):
+    def finished_ready():
+        c = yp.scripted(steps(way, ("ready", 1)))
+        return c, (lambda: loop.run(lambda: c))
+
+    def finished_error():
+        c = yp.scripted(steps(way, ("raise", KeyError)))
+        return c, (lambda: raises(KeyError, loop.run, lambda: c))
+
+    def finished_throw():
+        c = yp.scripted(steps(way, "pending"))
+
+        async def main():
+            await suspend(c, way)
+            raises(ValueError, c.throw, ValueError("x"))
+        return c, (lambda: loop.run(main))
+
+    def finished_close():
+        c = yp.scripted(steps(way, "pending"))
+
+        async def main():
+            await suspend(c, way)
+            c.close()
+        return c, (lambda: loop.run(main))
+
+    def finished_handle():
+        c = yp.cancellable()
+
+        async def main():
+            c.send(None)
+            finishes(c.throw, ValueError("x"))
+        return c, (lambda: loop.run(main))
+
+    for make in (finished_ready, finished_error, finished_throw,
+                 finished_close, finished_handle):
+        c, finish = make()
+        finish()
+        ending = make.__name__
+        reuse_error(c.send, None, what=f"send() after {ending}")
+        if hasattr(c, "__next__"):
+            reuse_error(c.__next__, what=f"__next__() after {ending}")
+        reuse_error(c.throw, ValueError("late"), what=f"throw() after {ending}")
+        same(c.close(), None, f"close() after {ending}")
+
+
+@clause("coro.reentrant")
+def reentrant(yp, way, loop):
+    box, seen = [], []
+
+    def reenter():
+        c = box[0]
+        for what, fn in (("send", lambda: c.send(None)),
+                         ("__next__", lambda: next(c) if hasattr(c, "__next__")
+                          else c.send(None)),
+                         ("throw", lambda: c.throw(ValueError("in"))),
+                         ("close", c.close)):
+            try:
+                fn()
+            except ValueError as e:
+                seen.append((what, type(e), str(e)))
+            except BaseException as e:     # noqa: B902
+                seen.append((what, type(e), str(e)))
+            else:
+                seen.append((what, None, "returned"))
+        return ("ready", "outer result")
+    p = yp.Probe()
+    c = yp.scripted(steps(way, ("call", reenter)), p)
+    box.append(c)
+
+    async def main():
+        return await c
+    eq(loop.run(main), "outer result", "the outer poll's result")
+    box.clear()
+    for what, t, msg in seen:
+        check(t is ValueError and msg == "coroutine already executing",
+              f"re-entrant {what}(): expected ValueError('coroutine already "
+              f"executing'), got {getattr(t, '__name__', t)}: {msg}")
+    eq(len(seen), 4, "re-entrant calls made")
+    check(p.dropped, "future not dropped after finishing")
+
+
+def _warnings_of(fn):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn()
+        collect()
+    return [x for x in w if issubclass(x.category, RuntimeWarning)
+            and "never awaited" in str(x.message)]
+
+
+@clause("coro.never-awaited")
+def never_awaited(yp):
+    k = yp.Counter()
+    for make, qn in ((lambda: yp.scripted([("ready", 1)]), "scripted"),
+                     (lambda: yp.sleep(1), "sleep"),
+                     (k.get, "Counter.get")):
+        ws = _warnings_of(lambda: make())
+        eq([str(w.message) for w in ws],
+           [f"coroutine '{qn}' was never awaited"], "RuntimeWarnings")
+
+
+@clause("coro.no-spurious-warning")
+def no_spurious_warning(yp, loop):
+    def polled_to_end():
+        c = yp.scripted([("ready", 1)])
+        finishes(c.send, None)
+
+    def closed_fresh():
+        yp.scripted([("ready", 1)]).close()
+
+    def thrown_fresh():
+        raises(KeyError, yp.scripted([("ready", 1)]).throw, KeyError())
+
+    def suspended_then_freed():
+        async def main():
+            c = yp.scripted(["pending"])
+            c.send(None)
+        loop.run(main)
+
+    def awaited():
+        loop.run(lambda: yp.scripted(["wake", ("ready", 1)]))
+
+    for fn in (polled_to_end, closed_fresh, thrown_fresh,
+               suspended_then_freed, awaited):
+        ws = _warnings_of(fn)
+        eq([str(w.message) for w in ws], [], f"warnings ({fn.__name__})")
+
+
+class _PyAsyncMethods(ctypes.Structure):
+    _fields_ = [("am_await", ctypes.c_void_p), ("am_aiter", ctypes.c_void_p),
+                ("am_anext", ctypes.c_void_p), ("am_send", ctypes.c_void_p)]
+
+
+class _TypeHead(ctypes.Structure):       # PyTypeObject up to tp_as_async
+    _fields_ = [("ob_refcnt", ctypes.c_ssize_t), ("ob_type", ctypes.c_void_p),
+                ("ob_size", ctypes.c_ssize_t), ("tp_name", ctypes.c_char_p),
+                ("tp_basicsize", ctypes.c_ssize_t),
+                ("tp_itemsize", ctypes.c_ssize_t),
+                ("tp_dealloc", ctypes.c_void_p),
+                ("tp_vectorcall_offset", ctypes.c_ssize_t),
+                ("tp_getattr", ctypes.c_void_p), ("tp_setattr", ctypes.c_void_p),
+                ("tp_as_async", ctypes.POINTER(_PyAsyncMethods))]
+
+
+@clause("coro.am-send")
+def am_send(yp):
+    cs = _all(yp)
+    for tp in {type(c) for c in cs}:
+        head = _TypeHead.from_address(id(tp))
+        check(bool(head.tp_as_async), f"{tp.__qualname__} has no tp_as_async")
+        check(bool(head.tp_as_async.contents.am_send),
+              f"{tp.__qualname__} has no am_send slot")
+    _close_all(cs)

@@ -1,0 +1,111 @@
+"""The adapter contract's fixtures and their argument checking."""
+import time
+
+from . import clause
+from ._support import Skip, check, eq, raises, run_by_hand, steps, variant
+
+
+@clause("fixture.sleep")
+def sleep(yp, loop):
+    async def main():
+        t0 = time.monotonic()
+        r = await yp.sleep(0.05, "late")
+        dt = time.monotonic() - t0
+        return r, dt, await yp.sleep(0.001), await yp.sleep(0)
+    r, dt, none1, none2 = loop.run(main)
+    eq(r, "late", "sleep(0.05, 'late')")
+    check(dt >= 0.049, f"sleep(0.05) finished after {dt:.4f}s")
+    eq((none1, none2), (None, None), "default results")
+
+
+@clause("fixture.cancellable-sleep")
+def cancellable_sleep(yp, loop):
+    eq(loop.run(lambda: yp.cancellable_sleep(0.01)), 42,
+       "cancellable_sleep(0.01)")
+
+
+@clause("fixture.counter")
+def counter(yp, loop):
+    async def main():
+        k = yp.Counter()
+        eq(k.value(), 0, "Counter().value()")
+        k = yp.Counter(5)
+        eq(await k.get(), 5, "get()")
+        eq(await k.incr(), 6, "incr()")
+        eq(k.value(), 6, "value() after incr()")
+        same_none = k.set(10)
+        eq(same_none, None, "set() return value")
+        eq(await k.incr(), 11, "incr() after set(10)")
+        eq(await k.get(resolve=True), 11, "get(resolve=True)")
+    loop.run(main)
+
+
+@clause("fixture.probe")
+def probe(yp):
+    p = yp.Probe()
+    eq((p.polls, p.dropped), (0, False), "a fresh Probe")
+    c = yp.scripted(["wake", "wake", ("ready", 0)], p)
+    run_by_hand(None, c)
+    eq((p.polls, bool(p.dropped)), (3, True), "(polls, dropped)")
+
+
+BAD_CALLS = [
+    ("sleep('1')", lambda yp: yp.sleep("1")),
+    ("sleep(None)", lambda yp: yp.sleep(None)),
+    ("cancellable_sleep('x')", lambda yp: yp.cancellable_sleep("x")),
+    ("gil_probe(1, 0.1)", lambda yp: yp.gil_probe(1, 0.1)),
+    ("gil_probe(True, 'x')", lambda yp: yp.gil_probe(True, "x")),
+    ("Counter('x')", lambda yp: yp.Counter("x")),
+    ("Counter().get(resolve=1)", lambda yp: yp.Counter().get(resolve=1)),
+    ("Counter().incr(resolve='no')", lambda yp: yp.Counter().incr(resolve="no")),
+    ("scripted([], probe=object())", lambda yp: yp.scripted([], probe=object())),
+]
+ALWAYS_AT_CALL = [
+    ("Counter().set('x')", lambda yp: yp.Counter().set("x")),
+    ("sleep()", lambda yp: yp.sleep()),
+    ("cancellable(1)", lambda yp: yp.cancellable(1)),
+    ("scripted(42)", lambda yp: yp.scripted(42)),
+    ("scripted('pending')", lambda yp: yp.scripted("pending")),
+    ("scripted(None)", lambda yp: yp.scripted(None)),
+]
+
+
+@clause("fixture.args-type")
+def args_type(yp):
+    for what, call in ALWAYS_AT_CALL:
+        raises(TypeError, call, yp, what=what)
+    at_call = variant("arg_check") != "first_poll"
+    for what, call in BAD_CALLS:
+        if at_call:
+            raises(TypeError, call, yp, what=what)
+            continue
+        try:
+            c = call(yp)
+        except TypeError:
+            continue
+        raises(TypeError, c.send, None, what=f"first send of {what}")
+
+
+@clause("fixture.malformed-step")
+def malformed_step(yp):
+    bad = ["bogus", 42, None, ("ready",), ("ready", 1, 2), ["ready", 1],
+           ("raise", 42), ("raise", "ValueError"), ("call", 42),
+           ("wake_after", -1), ("wake_after", "x"), ("wake_after", float("nan")),
+           ("nope", 1), (1, 2)]
+    for step in bad:
+        raises(ValueError, yp.scripted, [("ready", 1), step],
+               what=f"scripted([..., {step!r}])")
+    c = yp.scripted([("call", lambda: "bogus")])
+    raises(ValueError, c.send, None,
+           what="a call step returning a malformed step")
+
+
+@clause("fixture.script-exhausted")
+def script_exhausted(yp, way, loop):
+    if way == "later" and loop is None:
+        raise Skip("needs a loop")
+    p = yp.Probe()
+    c = yp.scripted(steps(way), p)
+    raises(RuntimeError, run_by_hand, loop, c, message="script exhausted",
+           what="polling past the script")
+    check(p.dropped, "future not dropped after the error")

@@ -1,0 +1,176 @@
+"""Pending and the waker: loop futures, None yields, foreign-thread wakes."""
+import asyncio
+import random
+import time
+
+from . import clause
+from ._support import (LATER, check, eq, finishes, raises, run_by_hand,
+                       settle, steps, ticks)
+
+
+@clause("pending.loop-future")
+def loop_future(yp, loop):
+    async def main():
+        running = asyncio.get_running_loop()
+        for script in (["pending", ("ready", 1)],
+                       [("wake_after", LATER), ("ready", 1)]):
+            c = yp.scripted(script)
+            y = c.send(None)
+            check(asyncio.isfuture(y), f"{script[0]!r}: yielded {y!r}, "
+                                       f"not an asyncio future")
+            check(y.get_loop() is running,
+                  "the yielded future belongs to another loop")
+            check(getattr(y, "_asyncio_future_blocking", None) is True,
+                  "_asyncio_future_blocking is not set on the yielded future")
+            if script[0] != "pending":
+                y._asyncio_future_blocking = False
+                await settle(y)
+            eq(finishes(c.send, None), 1, "result")
+    loop.run(main)
+
+
+@clause("pending.wake-yields-none")
+def wake_yields_none(yp, loop):
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted(["wake", "wake", ("ready", 3)], p)
+        eq(c.send(None), None, "first yield after a wake during poll")
+        eq(c.send(None), None, "second yield after a wake during poll")
+        eq(finishes(c.send, None), 3, "result")
+        eq(p.polls, 3, "polls")
+        # Driven by a Task, a None yield is a sleep(0).
+        return await asyncio.create_task(yp.scripted(["wake", ("ready", 4)]))
+    eq(loop.run(main), 4, "task result")
+
+
+@clause("pending.wake-yields-none", "pending.ready-no-loop")
+def wake_yields_none_without_loop(yp):
+    c = yp.scripted(["wake", ("ready", 3)])
+    eq(c.send(None), None, "yield after a wake during poll, no loop")
+    eq(finishes(c.send, None), 3, "result")
+
+
+@clause("pending.ready-no-loop")
+def ready_without_loop(yp):
+    for way in ("ready", "wake"):
+        result, yields = run_by_hand(None, yp.scripted(steps(way, ("ready", 9))))
+        eq(result, 9, f"{way}: result outside any loop")
+    eq(run_by_hand(None, yp.gil_probe(False, 0))[0], True,
+       "gil_probe outside any loop")
+
+
+@clause("pending.wake-resumes", "pending.foreign-thread")
+def wake_resumes(yp, loop):
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted([("wake_after", LATER), ("wake_after", LATER),
+                         ("ready", "w")], p)
+        r = await asyncio.create_task(c)
+        eq(p.polls, 3, "polls (one per wake)")
+        return r
+    eq(loop.run(main), "w", "result after two foreign-thread wakes")
+
+
+@clause("pending.foreign-thread", "fixture.sleep")
+def foreign_thread_sleep(yp, way, loop):
+    async def main():
+        a = yp.scripted(steps(way, ("wake_after", 0.03), ("ready", "a")))
+        return await asyncio.gather(a, yp.sleep(0.03, "b"))
+    eq(loop.run(main), ["a", "b"], "results")
+
+
+@clause("pending.no-loop-error")
+def no_loop_error(yp):
+    for script in (["pending", ("ready", 1)],
+                   [("wake_after", 0.01), ("ready", 1)]):
+        raises(RuntimeError, yp.scripted(script).send, None,
+               message="no running event loop",
+               what=f"send of {script[0]!r} outside a loop")
+    raises(RuntimeError, yp.sleep(0.01).send, None,
+           message="no running event loop", what="sleep(0.01).send(None)")
+
+
+@clause("pending.no-loop-resumable")
+def no_loop_resumable(yp):
+    p = yp.Probe()
+    c = yp.scripted(["pending", ("ready", 1)], p)
+    raises(RuntimeError, c.send, None, message="no running event loop")
+    check(not p.dropped, "the future was dropped by the no-loop error")
+    eq(finishes(c.send, None, what="send after the no-loop error"), 1,
+       "result of the next send")
+    eq(p.polls, 2, "polls")
+
+
+@clause("pending.late-wake")
+def late_wake(yp, loop):
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted([("wake_after", 0.05), ("ready", 1)], p)
+        c.send(None)
+        eq(finishes(c.send, None), 1, "spurious second poll finishes")
+        c2 = yp.scripted([("wake_after", 0.05), "pending"])
+        c2.send(None)
+        c2.close()
+        t = asyncio.create_task(yp.scripted([("wake_after", 0.05), "pending"]))
+        await ticks()
+        t.cancel()
+        await asyncio.sleep(0.15)        # the three wakes land now
+        await ticks()
+        eq(await yp.scripted(["wake", ("ready", 2)]), 2, "loop still works")
+    loop.run(main)
+
+
+@clause("pending.repeated-wakes")
+def repeated_wakes(yp, loop):
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted([("wake_after", 0.02), ("wake_after", 0.02),
+                         ("ready", 3)], p)
+        c.send(None)
+        y2 = c.send(None)            # poll 2 before poll 1's wake: stale waker
+        y2._asyncio_future_blocking = False
+        await settle(y2)             # only the latest poll's wake counts
+        await asyncio.sleep(0.03)    # the stale wake lands too
+        eq(finishes(c.send, None), 3, "result")
+        eq(p.polls, 3, "polls")
+        p2 = yp.Probe()
+        r = await asyncio.create_task(yp.scripted(
+            ["wake", ("wake_after", 0.0), "wake", ("wake_after", 0.01),
+             ("ready", 4)], p2))
+        eq((r, p2.polls), (4, 5), "task result and polls")
+    loop.run(main)
+
+
+@clause("pending.loop-closed")
+def loop_closed(yp, loop):
+    ev = loop.new_loop()
+    p = yp.Probe()
+    c = yp.scripted([("wake_after", 0.05), "pending"], p)
+    s = yp.sleep(0.05)
+    cs = yp.cancellable_sleep(0.05)
+
+    async def start():
+        for x in (c, s, cs):
+            x.send(None)
+    try:
+        ev.run_until_complete(start())
+    finally:
+        ev.close()
+    time.sleep(0.2)                   # the wakes hit a closed loop
+    for x in (c, s, cs):
+        x.close()
+    check(p.dropped, "close() after the loop closed did not drop the future")
+
+
+@clause("pending.many")
+def many(yp, loop):
+    rnd = random.Random(1234)
+
+    async def main():
+        coros = [yp.scripted([("wake_after", rnd.uniform(0, 0.05)),
+                              ("wake_after", rnd.uniform(0, 0.02)),
+                              ("ready", i)]) for i in range(200)]
+        coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
+        return await asyncio.gather(*coros)
+    eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
+       "results of 250 concurrent coroutines")

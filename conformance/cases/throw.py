@@ -1,0 +1,346 @@
+"""throw, close, cancellation and garbage collection."""
+import asyncio
+import warnings
+
+from . import clause
+from ._support import (check, collect, eq, finishes, polls_before, raises,
+                       reuse_error, same, steps, suspend, ticks, until)
+
+
+def _pending(yp, way, p=None):
+    return yp.scripted(steps(way, "pending", ("ready", "unreachable")), p)
+
+
+@clause("throw.no-handle-raises", "throw.no-handle-drops")
+def no_handle(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        c = _pending(yp, way, p)
+        await suspend(c, way)
+        exc = ValueError("thrown")
+        same(raises(ValueError, c.throw, exc), exc, "exception raised by throw")
+        check(p.dropped, "future not dropped by throw without a handle")
+        eq(p.polls, polls_before(way) + 1, "polls (throw must not poll)")
+        reuse_error(c.send, None, what="send after throw")
+    loop.run(main)
+
+
+@clause("throw.no-handle-fresh")
+def no_handle_fresh(yp):
+    p = yp.Probe()
+    c = yp.scripted([("ready", 1)], p)
+    exc = KeyError("fresh")
+    same(raises(KeyError, c.throw, exc), exc, "exception raised")
+    eq((p.polls, p.dropped), (0, True), "(polls, dropped) after throw")
+    reuse_error(c.send, None, what="send after throw into a fresh coroutine")
+
+
+@clause("throw.forms")
+def forms(yp, loop):
+    tb = None
+    try:
+        raise ValueError("for a traceback")
+    except ValueError as e:
+        tb = e.__traceback__
+    inst = ValueError("inst")
+    cases = [
+        ((inst,), lambda e: e is inst, "throw(instance)"),
+        ((ValueError,), lambda e: type(e) is ValueError, "throw(class)"),
+        ((ValueError, inst), lambda e: e is inst, "throw(type, instance)"),
+        ((ValueError, "arg"), lambda e: type(e) is ValueError
+         and e.args == ("arg",), "throw(type, 'arg')"),
+        ((ValueError, inst, tb), lambda e: e is inst,
+         "throw(type, instance, tb)"),
+        ((ValueError, None, None), lambda e: type(e) is ValueError,
+         "throw(type, None, None)"),
+    ]
+
+    async def main():
+        for args, ok, what in cases:
+            p = yp.Probe()
+            c = yp.scripted(["pending", ("ready", 1)], p)
+            c.send(None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                e = raises(ValueError, c.throw, *args, what=what)
+            check(ok(e), f"{what}: raised {e!r}")
+            check(p.dropped, f"{what}: future not dropped")
+    loop.run(main)
+
+
+@clause("throw.delegated")
+def delegated(yp, loop):
+    async def main():
+        p = yp.Probe()
+        inner = yp.scripted(["pending", ("ready", 1)], p)
+
+        async def outer(c):
+            return await c
+        o = outer(inner)
+        o.send(None)
+        inst = ValueError("through")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            same(raises(ValueError, o.throw, ValueError, inst, None,
+                        what="outer.throw(type, value, None)"), inst,
+                 "exception")
+        check(p.dropped, "inner future not dropped")
+
+        o = outer(yp.cancellable())
+        o.send(None)
+        inst = KeyError("to the handle")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            same(finishes(o.throw, KeyError, inst, None,
+                          what="outer.throw(type, value, None) with a handle"),
+                 inst, "outer's result")
+    loop.run(main)
+
+
+@clause("throw.non-exception")
+def non_exception(yp, loop):
+    async def main():
+        for bad in (42, "str", None, object):
+            c = yp.scripted(["pending", ("ready", 1)])
+            c.send(None)
+            raises(TypeError, c.throw, bad, what=f"throw({bad!r})")
+            c.close()
+        c = yp.scripted([("ready", 1)])
+        raises(TypeError, c.throw, 42, what="throw(42) into a fresh coroutine")
+        c.close()
+    loop.run(main)
+
+
+@clause("throw.handle-stores", "throw.handle-repolls")
+def handle_stores(yp, loop):
+    async def main():
+        for make in (yp.cancellable, lambda: yp.cancellable_sleep(30)):
+            c = make()
+            check(asyncio.isfuture(c.send(None)), "first poll should pend")
+            exc = KeyError("stored")
+            same(finishes(c.throw, exc, what="throw with a handle"), exc,
+                 "result (the thrown exception, returned)")
+            reuse_error(c.send, None, what="send after completion")
+    loop.run(main)
+
+
+@clause("throw.handle-fresh")
+def handle_fresh(yp):
+    c = yp.cancellable()
+    exc = ValueError("before the first poll")
+    same(finishes(c.throw, exc, what="throw into a fresh cancellable()"), exc,
+         "result")
+
+
+@clause("throw.handle-keeps-future", "fixture.sleep-loop")
+def handle_keeps_future(yp, loop):
+    async def main():
+        t = asyncio.create_task(yp.sleep_loop())
+        await asyncio.sleep(0.1)
+        t.cancel()
+        n = await t
+        check(not t.cancelled(), "task cancelled despite the handle")
+        check(isinstance(n, int) and n >= 3,
+              f"sleep_loop counted {n!r} sleeps in 0.1 s (want >= 3)")
+        c = yp.sleep_loop()
+        y = c.send(None)
+        for _ in range(3):
+            y._asyncio_future_blocking = False
+            await asyncio.wait({y}, timeout=5)
+            y = c.send(None)
+        n = finishes(c.throw, asyncio.CancelledError(), what="throw")
+        eq(n, 3, "sleeps counted before the throw")
+    loop.run(main)
+
+
+@clause("throw.task-cancel")
+def task_cancel(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        t = asyncio.create_task(_pending(yp, way, p))
+        await asyncio.sleep(0)
+        until_polled = polls_before(way) + 1
+        for _ in range(500):
+            if p.polls >= until_polled:
+                break
+            await asyncio.sleep(0.002)
+        eq(p.polls, until_polled, "polls before cancel")
+        t.cancel()
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+        else:
+            check(False, "awaiting the cancelled task did not raise")
+        check(t.cancelled(), "task not cancelled")
+        check(p.dropped, "future not dropped by Task.cancel()")
+        eq(p.polls, until_polled, "polls after cancel")
+    loop.run(main)
+
+
+@clause("throw.task-cancel", "throw.no-handle-fresh")
+def task_cancel_before_first_poll(yp, loop):
+    async def main():
+        p = yp.Probe()
+        t = asyncio.create_task(yp.scripted(["pending"], p))
+        t.cancel()                        # before the first step
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+        check(t.cancelled(), "task cancelled before its first step")
+        eq((p.polls, p.dropped), (0, True), "(polls, dropped)")
+    loop.run(main)
+
+
+@clause("throw.task-cancel-handle")
+def task_cancel_handle(yp, loop):
+    async def main():
+        for make in (yp.cancellable, lambda: yp.cancellable_sleep(30)):
+            t = asyncio.create_task(make())
+            await ticks()
+            t.cancel("why")
+            r = await t
+            check(isinstance(r, asyncio.CancelledError),
+                  f"task result {r!r}, not the CancelledError")
+            check(not t.cancelled(), "task.cancelled() is true")
+    loop.run(main)
+
+
+@clause("throw.wait-for-timeout")
+def wait_for_timeout(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        try:
+            await asyncio.wait_for(_pending(yp, way, p), 0.05)
+        except asyncio.TimeoutError:
+            pass
+        else:
+            check(False, "wait_for did not time out")
+        check(p.dropped, "future not dropped after wait_for timeout")
+        r = await asyncio.wait_for(yp.cancellable(), 0.05)
+        check(isinstance(r, asyncio.CancelledError),
+              f"wait_for(cancellable()) gave {r!r}")
+    loop.run(main)
+
+
+@clause("throw.taskgroup")
+def taskgroup(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        boom = ValueError("sibling")
+
+        async def sibling():
+            await asyncio.sleep(0.03)
+            raise boom
+        try:
+            async with asyncio.TaskGroup() as tg:
+                t1 = tg.create_task(_pending(yp, way, p))
+                t2 = tg.create_task(yp.cancellable())
+                tg.create_task(sibling())
+        except BaseExceptionGroup as eg:      # noqa: F821 -- 3.11 builtin
+            eq(list(eg.exceptions), [boom], "ExceptionGroup contents")
+        else:
+            check(False, "TaskGroup did not raise")
+        check(t1.cancelled(), "task without a handle not cancelled")
+        check(p.dropped, "future without a handle not dropped")
+        check(not t2.cancelled() and isinstance(t2.result(),
+                                                asyncio.CancelledError),
+              f"task with a handle: {t2!r}")
+    loop.run(main)
+
+
+@clause("throw.timeout-cm")
+def timeout_cm(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        try:
+            async with asyncio.timeout(0.05):
+                await _pending(yp, way, p)
+        except TimeoutError:
+            pass
+        else:
+            check(False, "asyncio.timeout did not expire")
+        check(p.dropped, "future not dropped after asyncio.timeout")
+    loop.run(main)
+
+
+@clause("throw.close-drops")
+def close_drops(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        c = _pending(yp, way, p)
+        await suspend(c, way)
+        same(c.close(), None, "close() of a suspended coroutine")
+        check(p.dropped, "future not dropped by close()")
+        eq(p.polls, polls_before(way) + 1, "polls (close must not poll)")
+        reuse_error(c.send, None, what="send after close")
+        # With a handle, close() does not deliver anything: it just drops.
+        c = yp.cancellable()
+        c.send(None)
+        same(c.close(), None, "close() of a suspended cancellable()")
+    loop.run(main)
+
+
+@clause("throw.close-drops")
+def close_fresh(yp):
+    p = yp.Probe()
+    c = yp.scripted([("ready", 1)], p)
+    same(c.close(), None, "close() of a fresh coroutine")
+    eq((p.polls, p.dropped), (0, True), "(polls, dropped) after close")
+    reuse_error(c.send, None, what="send after close")
+
+
+@clause("throw.close-idempotent")
+def close_idempotent(yp):
+    p = yp.Probe()
+    c = yp.scripted([("ready", 1)], p)
+    finishes(c.send, None)
+    same(c.close(), None, "close() after finishing")
+    same(c.close(), None, "second close()")
+    c = yp.scripted([("raise", ValueError())])
+    raises(ValueError, c.send, None)
+    same(c.close(), None, "close() after an error")
+    c = yp.scripted([("ready", 1)])
+    c.close()
+    same(c.close(), None, "close() after close()")
+
+
+def _cycle(yp, p, first, start):
+    """Leave behind a coroutine in a reference cycle:
+    coroutine -> steps -> lambda -> box -> coroutine."""
+    box = []
+    c = yp.scripted(first + [("call", lambda: ("ready", box))], p)
+    box.append(c)
+    if start:
+        c.send(None)
+
+
+@clause("throw.gc-drops")
+def gc_drops(yp, loop):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = yp.Probe()
+        c = yp.scripted([("ready", 1)], p)
+        del c
+        collect()
+        check(p.dropped, "fresh coroutine freed without dropping its future")
+
+        p = yp.Probe()
+        _cycle(yp, p, [], False)
+        collect()
+        check(p.dropped, "fresh coroutine in a cycle not collected")
+
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted(["pending"], p)
+        c.send(None)
+        del c
+        collect()
+        check(p.dropped, "suspended coroutine freed without dropping")
+
+        p = yp.Probe()
+        _cycle(yp, p, ["pending"], True)
+        collect()
+        check(p.dropped, "suspended coroutine in a cycle not collected")
+    loop.run(main)

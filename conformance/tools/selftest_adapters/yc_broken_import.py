@@ -1,0 +1,2 @@
+"""Self-test adapter: fails to import."""
+raise ImportError("this adapter is broken on purpose")
