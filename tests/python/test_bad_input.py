@@ -76,3 +76,18 @@ def test_call_step_returning_step_runs_it(yp):
     with pytest.raises(StopIteration) as ei:
         c.send(None)
     assert ei.value.value == "r"
+
+
+def test_huge_finite_delays_are_accepted_and_cancellable(yp):
+    # Found by the `scripts` fuzzer: a finite but huge delay used to
+    # overflow a time_t conversion in the sleeper thread (UBSan report).
+    import asyncio
+
+    async def main():
+        for c in (yp.sleep(1e308), yp.cancellable_sleep(1e308),
+                  yp.scripted([("wake_after", 1e308)])):
+            t = asyncio.ensure_future(c)
+            await asyncio.sleep(0.01)
+            t.cancel()
+            await asyncio.gather(t, return_exceptions=True)
+    asyncio.run(main())
