@@ -35,6 +35,22 @@ def no_handle_fresh(yp):
     reuse_error(c.send, None, what="send after throw into a fresh coroutine")
 
 
+@clause("throw.stopiteration")
+def stopiteration(yp, way, loop):
+    async def main():
+        for fresh in (True, False):
+            p = yp.Probe()
+            c = _pending(yp, way, p)
+            if not fresh:
+                await suspend(c, way)
+            exc = StopIteration(7)
+            err = raises(RuntimeError, c.throw, exc)
+            eq(str(err), "coroutine raised StopIteration", "message")
+            same(err.__cause__, exc, "__cause__ of the RuntimeError")
+            # (Dropping is throw.no-handle-drops / -fresh's business.)
+    loop.run(main)
+
+
 @clause("throw.forms")
 def forms(yp, loop):
     tb = None

@@ -11,6 +11,8 @@ import pytest
     (lambda yp: yp.sleep(-1), ValueError),
     (lambda yp: yp.sleep(math.nan), ValueError),
     (lambda yp: yp.sleep(math.inf), ValueError),
+    (lambda yp: yp.sleep(10 ** 400), ValueError),      # found by fuzzing
+    (lambda yp: yp.cancellable_sleep(-10 ** 400), ValueError),
     (lambda yp: yp.sleep(), TypeError),
     (lambda yp: yp.sleep(1, 2, 3), TypeError),
     (lambda yp: yp.sleep(1, bogus=2), TypeError),

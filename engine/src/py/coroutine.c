@@ -399,6 +399,9 @@ coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
     case YP__ACT_DROP_RAISE:
         coro_finish(self, 0);
         raise_instance(Py_NewRef(exc));
+        /* A thrown StopIteration would read as "returned" to whatever
+         * awaits us: PEP 479 applies as it does to native coroutines. */
+        convert_stopiteration();
         return PYGEN_ERROR;
     case YP__ACT_DROP:
     case YP__ACT_DROP_WARN:
