@@ -34,3 +34,94 @@ yp_summary() {
   echo "steps: $passed passed, $failed failed"
   ((failed == 0))
 }
+
+# yp_build PRESET: configure and build one preset (build/PRESET).
+yp_build() {
+  cmake --preset "$1" >/dev/null && cmake --build --preset "$1" -j "$YP_JOBS"
+}
+
+# yp_preset_env PRESET: export the environment of test preset PRESET, so a
+# gate script running a binary by hand (yp-conform --impl ...) uses exactly
+# what ctest --preset PRESET would.  CMakePresets.json stays the only place
+# the sanitizer options are written down.
+yp_preset_env() {
+  local exports
+  exports=$(/usr/bin/python3.11 - "$1" "$YP_ROOT" <<'PY'
+import json, shlex, sys
+name, root = sys.argv[1], sys.argv[2]
+tests = {p["name"]: p for p in
+         json.load(open(f"{root}/CMakePresets.json"))["testPresets"]}
+env = {}
+def collect(p):
+    parents = p.get("inherits", [])
+    for parent in [parents] if isinstance(parents, str) else parents:
+        collect(tests[parent])
+    env.update(p.get("environment", {}))
+collect(tests[name])
+for k, v in env.items():
+    print(f"export {k}={shlex.quote(v.replace('${sourceDir}', root))}")
+PY
+) || return 1
+  eval "$exports"
+}
+
+# yp_ctest_checked PRESET [--proofs] [CTEST ARGS...]: ctest --preset PRESET
+# (build/<PRESET up to the first '-'>, e.g. pydebug-full -> build/pydebug),
+# then refuse to call it a pass unless something ran: at least one ctest
+# test, no Criterion binary that ran zero tests, and (--proofs) at least
+# one gate.* proof test.  Prints what ran.
+yp_ctest_checked() {
+  local preset=$1 proofs=0 rc=0
+  shift
+  if [[ ${1:-} == --proofs ]]; then proofs=1; shift; fi
+  local dir="$YP_ROOT/build/${preset%%-*}"
+  local junit="$dir/Testing/yp-junit.xml"
+  rm -f "$junit"
+  ctest --preset "$preset" -j "$YP_JOBS" --output-junit "$junit" "$@" || rc=$?
+  /usr/bin/python3.11 - "$junit" "$dir/Testing/Temporary/LastTest.log" "$proofs" <<'PY' || { ((rc)) || rc=1; }
+import re, sys
+import xml.etree.ElementTree as ET
+junit, log, proofs = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+try:
+    cases = ET.parse(junit).getroot().iter("testcase")
+except (OSError, ET.ParseError) as e:
+    sys.exit(f"ran: nothing ({e})")
+ran, skipped = [], []
+for c in cases:
+    (skipped if c.get("status") in ("notrun", "disabled") else ran).append(c.get("name"))
+text = open(log, errors="replace").read() if ran else ""
+criterion = [int(n) for n in re.findall(r"Synthesis: Tested: (\d+)", text)]
+pytest = sum(int(n) for n in re.findall(r"(\d+) passed", text))
+gates = [n for n in ran if n.startswith("gate.") and not n.endswith(".clean")]
+print(f"ran: {len(ran)} ctest tests ({', '.join(ran)})"
+      + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+print(f"     {sum(criterion)} Criterion tests in {len(criterion)} binaries, "
+      f"{pytest} pytest passes, {len(gates)} proofs that the gate bites")
+bad = []
+if not ran:
+    bad.append("no test ran")
+if 0 in criterion:
+    bad.append("a Criterion binary ran 0 tests (filter matched nothing?)")
+if proofs and not gates:
+    bad.append("no gate.* proof ran")
+if bad:
+    sys.exit("NOT A PASS: " + "; ".join(bad))
+PY
+  return $rc
+}
+
+# yp_conform_args "$@": split gate-script arguments.  Sets YP_FULL=1 for
+# --full and YP_IMPL_ARGS to yp-conform arguments (--impl MODULE --path DIR
+# ...: everything from --impl on), for the "other implementations" mode.
+yp_conform_args() {
+  YP_FULL=0
+  YP_IMPL_ARGS=()
+  while (($#)); do
+    case $1 in
+      --full) YP_FULL=1; shift ;;
+      --impl) YP_IMPL_ARGS=("$@"); break ;;
+      -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+      *) echo "$(basename "$0"): unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+  done
+}

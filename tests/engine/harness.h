@@ -11,11 +11,24 @@
 #include <criterion/criterion.h>
 
 /* Start an interpreter (malloc allocator, so ASan/Valgrind see every
- * block) and a module `yp_test` on which yp_init() has run. */
+ * block; PYTHONMALLOC=malloc_debug etc. honoured, see harness.c) and a
+ * module `yp_test` on which yp_init() has run. */
 void h_init(void);
-/* Collect, assert no pending exception and no live coroutine or future,
- * then Py_FinalizeEx() == 0. */
+/* The last statement of every test body.  Collect; assert no pending
+ * exception and no live coroutine or future; check for leaks inside the
+ * body (LSan when built with ASan, memcheck under Valgrind: see
+ * tests/gates/leakcheck.h); then Py_FinalizeEx() == 0.
+ *
+ * Refleak mode (YP_REFLEAK=warmups:runs, debug interpreter only): before
+ * finalizing, h_fini runs the test body again warmups+runs times in the
+ * same interpreter (the nested h_fini calls only collect and check) and
+ * fails the test, regrtest -R style, if the total reference count or the
+ * allocated block count grew on every measured run, or the number of
+ * open fds changed on any.  No test needs changing; a test whose body
+ * cannot run twice in one interpreter calls h_no_repeat() first. */
 void h_fini(void);
+/* Opt this test out of refleak repetition, giving the reason. */
+void h_no_repeat(const char *why);
 /* The test module (borrowed). */
 PyObject *h_module(void);
 /* Run Python source in __main__; fail the test on an exception. */
@@ -47,6 +60,12 @@ yp_future_t *t_future(const t_step_t *steps, int n, PyObject *value,
 
 extern yp_waker_t *t_kept_waker;   /* owned clone, or NULL */
 
-#define H_SUITE(name) TestSuite(name, .init = h_init, .timeout = 60)
+/* Per-test timeout in seconds.  Generous: the gates run bodies under
+ * Valgrind (~50x slower) or repeat them (refleak mode). */
+#ifndef H_TIMEOUT
+#define H_TIMEOUT 300
+#endif
+
+#define H_SUITE(name) TestSuite(name, .init = h_init, .timeout = H_TIMEOUT)
 
 #endif /* YP_TEST_HARNESS_H */

@@ -94,6 +94,9 @@ def pytest_runtest_protocol(item, nextitem):
         reports = runtestprotocol(item, log=False, nextitem=item.parent)
         if any(r.failed or r.skipped for r in reports):
             return None     # the real run reports it
+        # pytest appends each run's captured output and log records to the
+        # item ("Captured stderr call"...): not the test's growth.
+        item._report_sections.clear()
         after = _snapshot()
         if i >= warmups:
             deltas.append(tuple(a - b for a, b in zip(after, before)))
