@@ -272,8 +272,67 @@ def _describe_failure(e):
     return msg
 
 
+def _refleak_settings():
+    spec = os.environ.get("YP_CONF_REFLEAK", "")
+    if not spec:
+        return None
+    warmups, runs = (int(x) for x in spec.split(":"))
+    return warmups, runs
+
+
+def _fd_count():
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def _run_refleak(once, warmups, runs):
+    """regrtest -R: run `once` warmups+runs times; after each run collect
+    and read the totals.  A leak is growth in *every* measured run (total
+    references or allocated blocks), or any change in open fds."""
+    if not hasattr(sys, "gettotalrefcount"):
+        return "ERROR", ("--refleak needs a debug interpreter "
+                         "(/usr/bin/python3.11d): sys.gettotalrefcount "
+                         "is missing")
+    refs, blocks, fds = [], [], []
+    prev = None
+    for i in range(warmups + runs):
+        status, msg = once()
+        if status != "PASS":
+            return status, (f"(repeat {i + 1}) " + msg if i else msg)
+        _support.collect()
+        sys._clear_type_cache()
+        now = (sys.gettotalrefcount(), sys.getallocatedblocks(), _fd_count())
+        if prev is not None and i >= warmups:
+            refs.append(now[0] - prev[0])
+            blocks.append(now[1] - prev[1])
+            fds.append(now[2] - prev[2])
+        prev = now
+    problems = []
+    if refs and all(d >= 1 for d in refs):
+        problems.append(f"leaked references {refs}")
+    if blocks and all(d >= 1 for d in blocks):
+        problems.append(f"leaked memory blocks {blocks}")
+    if any(fds):
+        problems.append(f"leaked file descriptors {fds}")
+    if problems:
+        return "FAIL", "refleak: " + ", ".join(problems)
+    return "PASS", ""
+
+
 def run_case(impl, paths, case_id, way, loop):
-    """Run one case instance; return (status, message)."""
+    """Run one case instance; return (status, message).  Under
+    YP_CONF_REFLEAK=W:R (yp-conform --refleak) the case body runs W+R
+    times in this interpreter and reference growth fails it."""
+    rl = _refleak_settings()
+    if rl is None:
+        return _run_case_once(impl, paths, case_id, way, loop)
+    return _run_refleak(
+        lambda: _run_case_once(impl, paths, case_id, way, loop), *rl)
+
+
+def _run_case_once(impl, paths, case_id, way, loop):
     way = None if way in ("-", "") else way
     loop = None if loop in ("-", "") else loop
     try:

@@ -56,6 +56,10 @@ usage(FILE *f)
 "  --list                 print the selected case instances and exit\n"
 "  --keep                 keep the per-case result files\n"
 "  -v, --verbose          print every case, not only the notable ones\n"
+"  --refleak W:R          run each case W+R times in one interpreter and\n"
+"                         fail it if total references or allocated blocks\n"
+"                         grow in every one of the last R runs, or open\n"
+"                         fds change (needs a debug interpreter)\n"
 "\n"
 "Exit status: 0 when every result matches the expectations, 1 when some\n"
 "do not, 2 on a harness error (bad adapter, bad expectations file).\n", f);
@@ -79,6 +83,7 @@ parse_args(yc_run_t *run, int argc, char **argv)
         {"list", no_argument, NULL, 'L'},
         {"keep", no_argument, NULL, 'k'},
         {"verbose", no_argument, NULL, 'v'},
+        {"refleak", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -121,6 +126,19 @@ parse_args(yc_run_t *run, int argc, char **argv)
         case 'L': run->list_only = 1; break;
         case 'k': run->keep = 1; break;
         case 'v': run->verbose = 1; break;
+        case 'R': {
+            /* regrtest -R style, WARMUPS:RUNS; the case workers (which
+             * inherit the environment) repeat each case body in one
+             * interpreter and compare refcount totals (debug builds). */
+            int w, r;
+            if (sscanf(optarg, "%d:%d", &w, &r) != 2 || w < 0 || r < 1) {
+                fprintf(stderr, "yp-conform: --refleak takes WARMUPS:RUNS, "
+                                "e.g. 2:3\n");
+                return -1;
+            }
+            setenv("YP_CONF_REFLEAK", optarg, 1);
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
