@@ -82,12 +82,12 @@ def foreign_thread_sleep(yp, way, loop):
 @clause("pending.no-loop-error")
 def no_loop_error(yp):
     for script in (["pending", ("ready", 1)],
-                   [("wake_after", 0.01), ("ready", 1)]):
+                   [("wake_after", LATER), ("ready", 1)]):
         raises(RuntimeError, yp.scripted(script).send, None,
                message="no running event loop",
                what=f"send of {script[0]!r} outside a loop")
-    raises(RuntimeError, yp.sleep(0.01).send, None,
-           message="no running event loop", what="sleep(0.01).send(None)")
+    raises(RuntimeError, yp.sleep(LATER).send, None,
+           message="no running event loop", what="sleep(LATER).send(None)")
 
 
 @clause("pending.no-loop-resumable")
