@@ -89,6 +89,7 @@ typedef struct {
     const char *loops;
     const char *expectations;
     const char *json, *junit, *tap;
+    const char *write_expectations;
     const char *conf_dir;
     int jobs;
     double timeout;
@@ -127,6 +128,7 @@ int yc_expected_has(const yc_case_t *c, enum yc_status s);
 int yc_write_json(const yc_run_t *run, const char *path);
 int yc_write_junit(const yc_run_t *run, const char *path);
 int yc_write_tap(const yc_run_t *run, const char *path);
+int yc_write_expectations(const yc_run_t *run, const char *path);
 void yc_print_console(const yc_run_t *run);
 int yc_case_has_clause(const yc_case_t *c, const char *clause);
 

@@ -52,6 +52,8 @@ usage(FILE *f)
 "                         default: <cases>/expectations/<implementation>.json\n"
 "                         if it exists; 'none' for no expectations\n"
 "  --json F  --junit F  --tap F   reports\n"
+"  --write-expectations F  write this run's failures as an expectations\n"
+"                         file (new ones get a TODO reason to fill in)\n"
 "  --cases DIR            the conformance directory (SPEC.md, cases/)\n"
 "  --list                 print the selected case instances and exit\n"
 "  --keep                 keep the per-case result files\n"
@@ -79,6 +81,7 @@ parse_args(yc_run_t *run, int argc, char **argv)
         {"json", required_argument, NULL, 'J'},
         {"junit", required_argument, NULL, 'U'},
         {"tap", required_argument, NULL, 'T'},
+        {"write-expectations", required_argument, NULL, 'W'},
         {"cases", required_argument, NULL, 'c'},
         {"list", no_argument, NULL, 'L'},
         {"keep", no_argument, NULL, 'k'},
@@ -122,6 +125,7 @@ parse_args(yc_run_t *run, int argc, char **argv)
         case 'J': run->json = optarg; break;
         case 'U': run->junit = optarg; break;
         case 'T': run->tap = optarg; break;
+        case 'W': run->write_expectations = optarg; break;
         case 'c': run->conf_dir = optarg; break;
         case 'L': run->list_only = 1; break;
         case 'k': run->keep = 1; break;
@@ -565,6 +569,11 @@ main(int argc, char **argv)
         rc = 2;
     }
     if (run.tap && yc_write_tap(&run, run.tap) < 0) {
+        rc = 2;
+    }
+    if (run.write_expectations
+        && yc_write_expectations(&run, run.write_expectations) < 0)
+    {
         rc = 2;
     }
     if (run.keep) {

@@ -112,6 +112,26 @@ def main(exe):
                   "fixture::counter,send::value_ignored", "--loop", "uvloop")
     expect(rc == 0 and "matches its expectations" in out,
            "native with its own expectations file (auto-picked): exit 0", out)
+    # --write-expectations round trip: the generated file makes the same
+    # run match; a new failure gets a TODO reason, a known one keeps its own.
+    gen = os.path.join(tmp, "gen.json")
+    json.dump({"expected": {
+        "attach::gil_held": {"result": "TIMEOUT", "reason": "hangs"},
+    }}, open(exp, "w"))
+    rc, out = run(exe, "--impl", "yc_faulty", *base, *sel,
+                  "--expectations", exp, "--write-expectations", gen)
+    g = json.load(open(gen))["expected"]
+    expect(rc == 1 and set(g) == {"borrow::shared_shared",
+                                  "attach::gil_held", "fixture::counter"}
+           and g["fixture::counter"]["result"] == "CRASH"
+           and g["attach::gil_held"]["reason"] == "hangs"
+           and g["borrow::shared_shared"]["reason"].startswith("TODO"),
+           "--write-expectations lists every failure by case", json.dumps(g))
+    rc, out = run(exe, "--impl", "yc_faulty", *base, *sel,
+                  "--expectations", gen)
+    expect(rc == 0 and "matches its expectations" in out,
+           "the generated expectations file matches the run", out)
+
     print(f"{'all ok' if not failures else f'{len(failures)} failed'}")
     return 1 if failures else 0
 
