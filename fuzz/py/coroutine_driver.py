@@ -606,6 +606,23 @@ def op_throw(w, si, nested=False):
         exc = v
         s.state = "finished"
         release_borrow(s)
+        # throw.stopiteration (PEP 479): without a handle, a thrown
+        # StopIteration comes out as RuntimeError chained from it.
+        if isinstance(exc, RuntimeError) and \
+                str(exc) == "coroutine raised StopIteration":
+            thrown = norm[1] if norm[0] == "inst" else None
+            if norm[0] == "cls" and not issubclass(norm[1], StopIteration):
+                fail(f"op {w.opno}: slot {si}: throw{args!r} gave {exc!r}")
+            if thrown is not None and not isinstance(thrown, StopIteration):
+                fail(f"op {w.opno}: slot {si}: throw{args!r} gave {exc!r}")
+            if exc.__cause__ is None or \
+                    (thrown is not None and exc.__cause__ is not thrown):
+                fail(f"op {w.opno}: slot {si}: PEP 479 RuntimeError lost "
+                     f"its cause: {exc.__cause__!r}")
+            exc = exc.__cause__
+        elif isinstance(exc, StopIteration):
+            fail(f"op {w.opno}: slot {si}: throw{args!r} let a "
+                 f"StopIteration out as is: {exc!r}")
     if norm[0] == "inst":
         if exc is not norm[1]:
             fail(f"op {w.opno}: slot {si}: throw of an instance gave "
