@@ -21,7 +21,10 @@
 #ifndef YP_TEST_HELPERS_H
 #define YP_TEST_HELPERS_H
 
+#include <criterion/criterion.h>
+
 #include "internal.h"
+#include "../gates/leakcheck.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -173,5 +176,38 @@ cw_context(yp_waker_t *w)
     yp_context_t cx = {.waker = w};
     return cx;
 }
+
+/* ---------------------------------------------------------------------
+ * YP_UTEST: a Criterion Test whose body runs in a function of its own,
+ * followed by the end-of-test checks.
+ *
+ * Why not a suite .fini: Criterion prints a failed assertion made in .fini
+ * but still reports the test as passing (Criterion issue #211), and it
+ * ignores the worker's exit status, so neither a .fini check nor LSan's
+ * or Memcheck's report at exit would ever fail a leaking test.  Checking
+ * from the test's own frame, after the body's frame has returned, gates
+ * it, and the body's stale stack slots are below the stack pointer where
+ * the leak scan does not count them as references.
+ */
+static void
+yp_test_end(void)
+{
+    cr_assert_eq(yp__oneshot_live(), 0, "%ld oneshot channels leaked",
+                 yp__oneshot_live());
+    cr_assert_eq(yp__timer_live(), 0, "%ld timers leaked",
+                 yp__timer_live());
+    cr_assert_eq(yp_leakcheck_definite(), 0,
+                 "memory definitely lost (%s report above)",
+                 yp_leakcheck_tool() ? yp_leakcheck_tool() : "checker");
+}
+
+#define YP_UTEST(suite, name, ...)                                     \
+    static void yp_ut_##suite##_##name(void);                          \
+    Test(suite, name, ##__VA_ARGS__)                                   \
+    {                                                                  \
+        yp_ut_##suite##_##name();                                      \
+        yp_test_end();                                                 \
+    }                                                                  \
+    static void yp_ut_##suite##_##name(void)
 
 #endif /* YP_TEST_HELPERS_H */

@@ -8,13 +8,13 @@ TestSuite(borrow, .timeout = 30);
 #define SH YP_BORROW_SHARED
 #define EX YP_BORROW_EXCLUSIVE
 
-Test(borrow, starts_free)
+YP_UTEST(borrow, starts_free)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     cr_assert_eq(yp_borrowflag_state(&f), 0);
 }
 
-Test(borrow, shared_with_shared_is_ok)
+YP_UTEST(borrow, shared_with_shared_is_ok)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     for (long n = 1; n <= 5; n++) {
@@ -27,7 +27,7 @@ Test(borrow, shared_with_shared_is_ok)
     }
 }
 
-Test(borrow, exclusive_alone_is_ok)
+YP_UTEST(borrow, exclusive_alone_is_ok)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     cr_assert_eq(yp_borrowflag_try(&f, EX), 0);
@@ -38,7 +38,7 @@ Test(borrow, exclusive_alone_is_ok)
 
 /* Every pairing that involves an exclusive borrow is refused with the
  * code named after what is already held, and a refusal changes nothing. */
-Test(borrow, shared_then_exclusive_refused)
+YP_UTEST(borrow, shared_then_exclusive_refused)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     cr_assert_eq(yp_borrowflag_try(&f, SH), 0);
@@ -56,7 +56,7 @@ Test(borrow, shared_then_exclusive_refused)
     cr_assert_eq(yp_borrowflag_state(&f), 0);
 }
 
-Test(borrow, exclusive_then_shared_refused)
+YP_UTEST(borrow, exclusive_then_shared_refused)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     cr_assert_eq(yp_borrowflag_try(&f, EX), 0);
@@ -68,7 +68,7 @@ Test(borrow, exclusive_then_shared_refused)
     cr_assert_eq(yp_borrowflag_state(&f), 0);
 }
 
-Test(borrow, exclusive_then_exclusive_refused)
+YP_UTEST(borrow, exclusive_then_exclusive_refused)
 {
     yp_borrowflag_t f = YP_BORROWFLAG_INIT;
     cr_assert_eq(yp_borrowflag_try(&f, EX), 0);
@@ -80,7 +80,7 @@ Test(borrow, exclusive_then_exclusive_refused)
     cr_assert_eq(yp_borrowflag_state(&f), 0);
 }
 
-Test(borrow, messages_match_pyo3)
+YP_UTEST(borrow, messages_match_pyo3)
 {
     cr_assert_str_eq(yp_strerror(YP_EBORROWED), "Already borrowed");
     cr_assert_str_eq(yp_strerror(YP_EMUTBORROWED),

@@ -23,7 +23,7 @@ static const struct {
     {YP_EINVAL, "YP_EINVAL", "invalid argument"},
 };
 
-Test(errors, every_code_has_its_name_and_text)
+YP_UTEST(errors, every_code_has_its_name_and_text)
 {
     for (size_t i = 0; i < YP__ARRAY_SIZE(codes); i++) {
         cr_assert_lt(codes[i].code, 0, "codes are negative");
@@ -32,7 +32,7 @@ Test(errors, every_code_has_its_name_and_text)
     }
 }
 
-Test(errors, table_covers_the_map)
+YP_UTEST(errors, table_covers_the_map)
 {
     /* Every code in YP_ERRNO_MAP is in the table above, and all are
      * distinct: a new code fails here until it is tested. */
@@ -48,7 +48,7 @@ Test(errors, table_covers_the_map)
     }
 }
 
-Test(errors, unknown_codes)
+YP_UTEST(errors, unknown_codes)
 {
     static const int unknown[] = {0, 1, -8, -100, 42, INT_MIN, INT_MAX};
     for (size_t i = 0; i < YP__ARRAY_SIZE(unknown); i++) {

@@ -6,14 +6,8 @@
 
 #include "helpers.h"
 
-static void
-no_leaks(void)
-{
-    cr_assert_eq(yp__oneshot_live(), 0, "%ld channels leaked",
-                 yp__oneshot_live());
-}
 
-TestSuite(oneshot, .timeout = 120, .fini = no_leaks);
+TestSuite(oneshot, .timeout = 120);
 
 static long freed;          /* atomic: value_free calls */
 static void *last_freed;    /* atomic */
@@ -33,7 +27,7 @@ n_freed(void)
 
 static int token_a, token_b;
 
-Test(oneshot, new_rejects_null_out_parameters)
+YP_UTEST(oneshot, new_rejects_null_out_parameters)
 {
     yp_oneshot_tx_t *tx;
     yp_oneshot_rx_t *rx;
@@ -41,7 +35,7 @@ Test(oneshot, new_rejects_null_out_parameters)
     cr_assert_eq(yp_oneshot_new(&tx, NULL, NULL), YP_EINVAL);
 }
 
-Test(oneshot, send_before_poll)
+YP_UTEST(oneshot, send_before_poll)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -63,7 +57,7 @@ Test(oneshot, send_before_poll)
     cw_fini(&cw);
 }
 
-Test(oneshot, send_after_poll_wakes)
+YP_UTEST(oneshot, send_after_poll_wakes)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -90,7 +84,7 @@ Test(oneshot, send_after_poll_wakes)
     cw_fini(&cw);
 }
 
-Test(oneshot, poll_with_another_waker_replaces)
+YP_UTEST(oneshot, poll_with_another_waker_replaces)
 {
     counting_waker_t a, b;
     cw_init(&a);
@@ -116,7 +110,7 @@ Test(oneshot, poll_with_another_waker_replaces)
     cw_fini(&b);
 }
 
-Test(oneshot, tx_drop_before_poll_is_canceled)
+YP_UTEST(oneshot, tx_drop_before_poll_is_canceled)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -135,7 +129,7 @@ Test(oneshot, tx_drop_before_poll_is_canceled)
     cw_fini(&cw);
 }
 
-Test(oneshot, tx_drop_after_poll_wakes_then_canceled)
+YP_UTEST(oneshot, tx_drop_after_poll_wakes_then_canceled)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -154,7 +148,7 @@ Test(oneshot, tx_drop_after_poll_wakes_then_canceled)
     cw_fini(&cw);
 }
 
-Test(oneshot, rx_drop_then_send_is_canceled_and_frees)
+YP_UTEST(oneshot, rx_drop_then_send_is_canceled_and_frees)
 {
     yp_oneshot_tx_t *tx;
     yp_oneshot_rx_t *rx;
@@ -167,7 +161,7 @@ Test(oneshot, rx_drop_then_send_is_canceled_and_frees)
     cr_assert_eq(__atomic_load_n(&last_freed, __ATOMIC_SEQ_CST), &token_a);
 }
 
-Test(oneshot, rx_drop_releases_the_registered_waker)
+YP_UTEST(oneshot, rx_drop_releases_the_registered_waker)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -187,7 +181,7 @@ Test(oneshot, rx_drop_releases_the_registered_waker)
     cw_fini(&cw);
 }
 
-Test(oneshot, sent_but_never_received_is_freed)
+YP_UTEST(oneshot, sent_but_never_received_is_freed)
 {
     yp_oneshot_tx_t *tx;
     yp_oneshot_rx_t *rx;
@@ -205,7 +199,7 @@ Test(oneshot, sent_but_never_received_is_freed)
     cr_assert_eq(n_freed(), 1);
 }
 
-Test(oneshot, poll_after_ready_is_canceled)
+YP_UTEST(oneshot, poll_after_ready_is_canceled)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -226,7 +220,7 @@ Test(oneshot, poll_after_ready_is_canceled)
     cw_fini(&cw);
 }
 
-Test(oneshot, is_canceled_only_after_rx_drop)
+YP_UTEST(oneshot, is_canceled_only_after_rx_drop)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -257,7 +251,7 @@ send_later(void *p)
     return (void *)(intptr_t)r;
 }
 
-Test(oneshot, cross_thread_send_wakes_registered_waker)
+YP_UTEST(oneshot, cross_thread_send_wakes_registered_waker)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -400,7 +394,7 @@ stress_receiver(void *p)
     return NULL;
 }
 
-Test(oneshot, stress_8_threads)
+YP_UTEST(oneshot, stress_8_threads)
 {
     static stress_t st;
     for (int i = 0; i < STRESS_CHANNELS; i++) {

@@ -96,7 +96,7 @@ reach(yp__proto_t *p, yp__cr_state_t state, int has_cancel)
     cr_assert_eq(p->has_cancel, has_cancel);
 }
 
-Test(protocol, table_is_exhaustive)
+YP_UTEST(protocol, table_is_exhaustive)
 {
     /* 4 states x 4 ops x 2, each exactly once. */
     int seen[4][4][2] = {{{0}}};
@@ -114,7 +114,7 @@ Test(protocol, table_is_exhaustive)
     }
 }
 
-Test(protocol, every_state_op_cancel_combination)
+YP_UTEST(protocol, every_state_op_cancel_combination)
 {
     for (size_t i = 0; i < YP__ARRAY_SIZE(table); i++) {
         const row_t *r = &table[i];
@@ -136,7 +136,7 @@ Test(protocol, every_state_op_cancel_combination)
     }
 }
 
-Test(protocol, init)
+YP_UTEST(protocol, init)
 {
     yp__proto_t p;
     yp__proto_init(&p, 0);
@@ -146,7 +146,7 @@ Test(protocol, init)
     cr_assert_eq(p.has_cancel, 1, "has_cancel is normalised to 0/1");
 }
 
-Test(protocol, end_poll)
+YP_UTEST(protocol, end_poll)
 {
     static const struct {
         yp_poll_t outcome;
@@ -177,7 +177,7 @@ Test(protocol, end_poll)
 
 /* A whole life: created, polled pending twice, thrown into with a cancel
  * handle, finished, then every op refused or ignored. */
-Test(protocol, life_cycle)
+YP_UTEST(protocol, life_cycle)
 {
     yp__proto_t p;
     yp__proto_init(&p, 1);
@@ -197,7 +197,7 @@ Test(protocol, life_cycle)
     cr_assert_eq(p.state, YP__CR_FINISHED);
 }
 
-Test(protocol, names)
+YP_UTEST(protocol, names)
 {
     static const struct {
         yp__action_t a;

@@ -44,7 +44,7 @@ wake(yp__taskwaker_t *tw)
                  yp__tw_state_name(yp__taskwaker_state(tw)),              \
                  yp__tw_state_name(s))
 
-Test(taskwaker, new_is_polling_with_one_reference)
+YP_UTEST(taskwaker, new_is_polling_with_one_reference)
 {
     cr_assert_eq(yp__taskwaker_live(), 0);
     yp__taskwaker_t *tw = new_tw();
@@ -56,7 +56,7 @@ Test(taskwaker, new_is_polling_with_one_reference)
     cr_assert_eq(yp__taskwaker_live(), 0);
 }
 
-Test(taskwaker, polling_wake_woken_no_notify)
+YP_UTEST(taskwaker, polling_wake_woken_no_notify)
 {
     yp__taskwaker_t *tw = new_tw();
     wake(tw);
@@ -75,7 +75,7 @@ Test(taskwaker, polling_wake_woken_no_notify)
     yp__taskwaker_kill(tw);
 }
 
-Test(taskwaker, polling_arm_armed_then_wake_fires_once)
+YP_UTEST(taskwaker, polling_arm_armed_then_wake_fires_once)
 {
     yp__taskwaker_t *tw = new_tw();
     cr_assert_eq(yp__taskwaker_arm(tw), YP__TW_ARMED);
@@ -93,7 +93,7 @@ Test(taskwaker, polling_arm_armed_then_wake_fires_once)
     yp__taskwaker_kill(tw);
 }
 
-Test(taskwaker, arm_outside_polling_changes_nothing)
+YP_UTEST(taskwaker, arm_outside_polling_changes_nothing)
 {
     yp__taskwaker_t *tw = new_tw();
     cr_assert_eq(yp__taskwaker_arm(tw), YP__TW_ARMED);
@@ -106,7 +106,7 @@ Test(taskwaker, arm_outside_polling_changes_nothing)
     yp__taskwaker_kill(tw);
 }
 
-Test(taskwaker, begin_poll_from_every_live_state)
+YP_UTEST(taskwaker, begin_poll_from_every_live_state)
 {
     yp__taskwaker_t *tw = new_tw();
     /* POLLING -> POLLING */
@@ -133,7 +133,7 @@ Test(taskwaker, begin_poll_from_every_live_state)
     yp__taskwaker_kill(tw);
 }
 
-Test(taskwaker, one_notify_per_arming)
+YP_UTEST(taskwaker, one_notify_per_arming)
 {
     yp__taskwaker_t *tw = new_tw();
     for (int round = 1; round <= 100; round++) {
@@ -189,12 +189,12 @@ kill_from(yp__tw_state_t from)
     cr_assert_eq(yp__taskwaker_live(), 0);
 }
 
-Test(taskwaker, kill_from_polling) { kill_from(YP__TW_POLLING); }
-Test(taskwaker, kill_from_woken) { kill_from(YP__TW_WOKEN); }
-Test(taskwaker, kill_from_armed) { kill_from(YP__TW_ARMED); }
-Test(taskwaker, kill_from_fired) { kill_from(YP__TW_FIRED); }
+YP_UTEST(taskwaker, kill_from_polling) { kill_from(YP__TW_POLLING); }
+YP_UTEST(taskwaker, kill_from_woken) { kill_from(YP__TW_WOKEN); }
+YP_UTEST(taskwaker, kill_from_armed) { kill_from(YP__TW_ARMED); }
+YP_UTEST(taskwaker, kill_from_fired) { kill_from(YP__TW_FIRED); }
 
-Test(taskwaker, state_names)
+YP_UTEST(taskwaker, state_names)
 {
     cr_assert_str_eq(yp__tw_state_name(YP__TW_POLLING), "POLLING");
     cr_assert_str_eq(yp__tw_state_name(YP__TW_WOKEN), "WOKEN");
@@ -205,7 +205,7 @@ Test(taskwaker, state_names)
     cr_assert_str_eq(yp__tw_state_name((yp__tw_state_t)-1), "?");
 }
 
-Test(taskwaker, live_counter_tracks_clones)
+YP_UTEST(taskwaker, live_counter_tracks_clones)
 {
     yp__taskwaker_t *a = new_tw();
     yp__taskwaker_t *b = new_tw();
@@ -274,7 +274,7 @@ join_wakers(race_t *r, pthread_t *th, int n)
  *  - a wake landed first: arm returns WOKEN, nothing is notified (the
  *    coroutine yields and is polled again: the wake was not lost);
  *  - arm landed first: exactly one notify, final state FIRED. */
-Test(taskwaker, race_wake_vs_arm)
+YP_UTEST(taskwaker, race_wake_vs_arm)
 {
     race_t r;
     pthread_t th[2];
@@ -313,7 +313,7 @@ Test(taskwaker, race_wake_vs_arm)
 
 /* Coalescing under contention: armed first, then MAX_WAKERS threads wake
  * N times each at once: exactly one notify per arming. */
-Test(taskwaker, race_many_wakes_one_notify)
+YP_UTEST(taskwaker, race_many_wakes_one_notify)
 {
     race_t r;
     pthread_t th[MAX_WAKERS];
@@ -337,7 +337,7 @@ Test(taskwaker, race_many_wakes_one_notify)
 /* Wake vs kill on a fresh, armed waker each round.  At most one notify
  * (a wake that won ARMED->FIRED before the kill), none after the kill,
  * and the waker is freed by whoever drops last. */
-Test(taskwaker, race_wake_vs_kill)
+YP_UTEST(taskwaker, race_wake_vs_kill)
 {
     race_t r;
     pthread_t th[2];

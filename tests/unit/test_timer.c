@@ -10,14 +10,8 @@
 
 #include "helpers.h"
 
-static void
-no_leaks(void)
-{
-    cr_assert_eq(yp__timer_live(), 0, "%ld timers leaked", yp__timer_live());
-    cr_assert_eq(yp__timer_pending(), 0);
-}
 
-TestSuite(timer, .timeout = 120, .fini = no_leaks);
+TestSuite(timer, .timeout = 120);
 
 #define NS 1000000000.0
 /* "Within 2 s" of the deadline, as the upper bound for every wait. */
@@ -34,7 +28,7 @@ start(double seconds)
     return t;
 }
 
-Test(timer, fires_after_deadline_not_before)
+YP_UTEST(timer, fires_after_deadline_not_before)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -68,7 +62,7 @@ Test(timer, fires_after_deadline_not_before)
     cw_fini(&cw);
 }
 
-Test(timer, zero_seconds_is_ready_at_once)
+YP_UTEST(timer, zero_seconds_is_ready_at_once)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -88,7 +82,7 @@ Test(timer, zero_seconds_is_ready_at_once)
     cw_fini(&cw);
 }
 
-Test(timer, invalid_arguments)
+YP_UTEST(timer, invalid_arguments)
 {
     yp_timer_t *t = NULL;
     cr_assert_eq(yp_timer_start(-1.0, &t), YP_EINVAL);
@@ -109,7 +103,7 @@ Test(timer, invalid_arguments)
     cw_fini(&cw);
 }
 
-Test(timer, huge_and_infinite_never_fire)
+YP_UTEST(timer, huge_and_infinite_never_fire)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -129,7 +123,7 @@ Test(timer, huge_and_infinite_never_fire)
     cw_fini(&cw);
 }
 
-Test(timer, repoll_keeps_or_replaces_the_waker)
+YP_UTEST(timer, repoll_keeps_or_replaces_the_waker)
 {
     counting_waker_t a, b;
     cw_init(&a);
@@ -157,7 +151,7 @@ Test(timer, repoll_keeps_or_replaces_the_waker)
 /* Cancel before firing: never woken.  Proven without sleeping: a
  * sentinel due later than the cancelled timer is woken, and the thread
  * fires in deadline order, so the cancelled one had its chance first. */
-Test(timer, cancel_before_fire_never_wakes)
+YP_UTEST(timer, cancel_before_fire_never_wakes)
 {
     counting_waker_t cw, sentinel;
     cw_init(&cw);
@@ -180,7 +174,7 @@ Test(timer, cancel_before_fire_never_wakes)
     cw_fini(&sentinel);
 }
 
-Test(timer, drop_after_fire_and_drop_unpolled)
+YP_UTEST(timer, drop_after_fire_and_drop_unpolled)
 {
     counting_waker_t sentinel;
     cw_init(&sentinel);
@@ -200,7 +194,7 @@ Test(timer, drop_after_fire_and_drop_unpolled)
     cw_fini(&sentinel);
 }
 
-Test(timer, wake_after_wakes_a_clone_once)
+YP_UTEST(timer, wake_after_wakes_a_clone_once)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -257,7 +251,7 @@ order_destroy(yp_waker_t *w)
 
 static const yp_waker_vtable_t order_vtable = {order_wake, order_destroy};
 
-Test(timer, fires_in_deadline_order)
+YP_UTEST(timer, fires_in_deadline_order)
 {
     static order_waker_t ws[ORDER_N];
     static uint64_t lo[ORDER_N], hi[ORDER_N];
@@ -309,7 +303,7 @@ Test(timer, fires_in_deadline_order)
  */
 #define MANY 100000
 
-Test(timer, many_timers_fire_and_cancel, .timeout = 300)
+YP_UTEST(timer, many_timers_fire_and_cancel, .timeout = 300)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -352,7 +346,7 @@ Test(timer, many_timers_fire_and_cancel, .timeout = 300)
  * each.  No firing; this is the heap's scaling test. */
 #define MILLION 1000000
 
-Test(timer, a_million_pending_timers, .timeout = 300)
+YP_UTEST(timer, a_million_pending_timers, .timeout = 300)
 {
     yp_timer_t **ts = malloc(MILLION * sizeof(*ts));
     cr_assert_not_null(ts);
@@ -410,7 +404,7 @@ conc_main(void *p)
     return NULL;
 }
 
-Test(timer, concurrent_start_poll_drop)
+YP_UTEST(timer, concurrent_start_poll_drop)
 {
     long failures = 0;
     pthread_t th[CONC_THREADS];
@@ -426,7 +420,7 @@ Test(timer, concurrent_start_poll_drop)
 /* ---------------------------------------------------------------------
  * Shutdown and restart.
  */
-Test(timer, shutdown_without_start_is_a_noop)
+YP_UTEST(timer, shutdown_without_start_is_a_noop)
 {
     /* A fresh process (Criterion forks one per test) never started the
      * thread: nothing to stop, nothing to free. */
@@ -439,7 +433,7 @@ Test(timer, shutdown_without_start_is_a_noop)
     yp_timer_drop(t);
 }
 
-Test(timer, shutdown_drops_pending_wakers_and_refuses_starts)
+YP_UTEST(timer, shutdown_drops_pending_wakers_and_refuses_starts)
 {
     counting_waker_t cw, wa;
     cw_init(&cw);
@@ -494,7 +488,7 @@ Test(timer, shutdown_drops_pending_wakers_and_refuses_starts)
     cw_fini(&wa);
 }
 
-Test(timer, shutdown_restart_cycles)
+YP_UTEST(timer, shutdown_restart_cycles)
 {
     for (int round = 0; round < 20; round++) {
         counting_waker_t cw;
@@ -556,7 +550,7 @@ shutdown_main(void *p)
     return (void *)(intptr_t)finished;
 }
 
-Test(timer, shutdown_waits_for_a_wake_in_progress)
+YP_UTEST(timer, shutdown_waits_for_a_wake_in_progress)
 {
     static blocking_waker_t b = {
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -599,7 +593,7 @@ shutdown_wake(yp_waker_t *w)
 static const yp_waker_vtable_t shutdown_vtable = {shutdown_wake,
                                                   cw_destroy};
 
-Test(timer, shutdown_from_the_timer_thread)
+YP_UTEST(timer, shutdown_from_the_timer_thread)
 {
     counting_waker_t cw, other;
     cw_init(&cw);
@@ -624,7 +618,7 @@ Test(timer, shutdown_from_the_timer_thread)
 
 /* fork() after the thread started: the child has no timer thread, and
  * its first timer must start one. */
-Test(timer, timers_work_in_a_forked_child)
+YP_UTEST(timer, timers_work_in_a_forked_child)
 {
     counting_waker_t cw;
     cw_init(&cw);

@@ -6,7 +6,7 @@
 
 TestSuite(waker, .timeout = 60);
 
-Test(waker, init_gives_one_reference)
+YP_UTEST(waker, init_gives_one_reference)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -19,7 +19,7 @@ Test(waker, init_gives_one_reference)
     cw_fini(&cw);
 }
 
-Test(waker, clone_and_drop_count)
+YP_UTEST(waker, clone_and_drop_count)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -37,12 +37,12 @@ Test(waker, clone_and_drop_count)
     cw_fini(&cw);
 }
 
-Test(waker, drop_null_is_ok)
+YP_UTEST(waker, drop_null_is_ok)
 {
     yp_waker_drop(NULL);
 }
 
-Test(waker, wake_by_ref_keeps_the_reference)
+YP_UTEST(waker, wake_by_ref_keeps_the_reference)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -56,7 +56,7 @@ Test(waker, wake_by_ref_keeps_the_reference)
     cw_fini(&cw);
 }
 
-Test(waker, wake_consumes_the_reference)
+YP_UTEST(waker, wake_consumes_the_reference)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -71,7 +71,7 @@ Test(waker, wake_consumes_the_reference)
     cw_fini(&cw);
 }
 
-Test(waker, will_wake)
+YP_UTEST(waker, will_wake)
 {
     counting_waker_t a, b;
     cw_init(&a);
@@ -89,7 +89,7 @@ Test(waker, will_wake)
     cw_fini(&b);
 }
 
-Test(waker, noop_is_static_and_shared)
+YP_UTEST(waker, noop_is_static_and_shared)
 {
     yp_waker_t *n = yp_waker_noop();
     cr_assert_not_null(n);
@@ -111,7 +111,7 @@ Test(waker, noop_is_static_and_shared)
     cr_assert(yp_waker_will_wake(n, yp_waker_noop()));
 }
 
-Test(waker, context_waker_is_borrowed)
+YP_UTEST(waker, context_waker_is_borrowed)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -122,7 +122,7 @@ Test(waker, context_waker_is_borrowed)
     cw_fini(&cw);
 }
 
-Test(waker, register_into_empty_slot_clones)
+YP_UTEST(waker, register_into_empty_slot_clones)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -136,7 +136,7 @@ Test(waker, register_into_empty_slot_clones)
     cw_fini(&cw);
 }
 
-Test(waker, register_same_waker_is_free)
+YP_UTEST(waker, register_same_waker_is_free)
 {
     counting_waker_t cw;
     cw_init(&cw);
@@ -151,7 +151,7 @@ Test(waker, register_same_waker_is_free)
     cw_fini(&cw);
 }
 
-Test(waker, register_other_waker_replaces_and_drops_old)
+YP_UTEST(waker, register_other_waker_replaces_and_drops_old)
 {
     counting_waker_t a, b;
     cw_init(&a);
@@ -211,7 +211,7 @@ storm_main(void *p)
     return NULL;
 }
 
-Test(waker, storm_clone_wake_drop_from_8_threads)
+YP_UTEST(waker, storm_clone_wake_drop_from_8_threads)
 {
     counting_waker_t cw;
     cw_init(&cw);
