@@ -22,4 +22,5 @@ set(YP_GATE_FAULTS
   OOB_WRITE               # one byte written past a heap block
   USE_AFTER_FREE          # the loop future is read after its release
   WAKER_DOUBLE_FREE       # non-atomic waker refcount decrement (a race)
+  HEAP_LEAK               # a destroyed task waker's memory is never freed
 )

@@ -179,7 +179,9 @@ taskwaker_destroy(yp_waker_t *waker)
     if (tw->wakeq != NULL) {
         yp__wakeq_decref(tw->wakeq);
     }
+#ifndef YP_FAULT_HEAP_LEAK
     free(tw);
+#endif
 }
 
 static const yp_waker_vtable_t taskwaker_vtable = {
