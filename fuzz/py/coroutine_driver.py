@@ -750,6 +750,15 @@ def op_loop(w, si):
         e = task.exception()
         if e is not None and isinstance(e, FuzzFailure):
             raise e
+        if e is None and s.tracked and s.kind == "counter":
+            # It ran to completion inside the loop: incr() added one.
+            c = s.counter
+            if s.excl:
+                c.value += 1
+            if task.result() != c.value:
+                fail(f"op {w.opno}: Counter.{'incr' if s.excl else 'get'}"
+                     f"() in a task gave {task.result()!r}, model "
+                     f"{c.value}")
     s.polls_known = False
     finish(w, s)
     check_probe(w, si, s)
