@@ -299,6 +299,68 @@ YP_UTEST(timer, fires_in_deadline_order)
 }
 
 /* ---------------------------------------------------------------------
+ * Waking the thread: only for a deadline earlier than its sleep.
+ */
+
+/* Wait (up to SLACK) until the thread is in a timed sleep. */
+static uint64_t
+wait_timed_sleep(void)
+{
+    uint64_t until = test_now_ns() + (uint64_t)(SLACK * NS);
+    for (;;) {
+        uint64_t d = yp__timer_sleep_until();
+        if (d != 0 && d != UINT64_MAX) {
+            return d;
+        }
+        cr_assert_lt(test_now_ns(), until, "the timer thread never slept");
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    }
+}
+
+YP_UTEST(timer, later_deadlines_do_not_wake_the_thread)
+{
+    /* "Start a long timer, cancel it" in a loop (every sleep cancelled
+     * by a timeout, say) used to wake the thread on every start. */
+    yp_timer_t *t = start(3600.0);
+    uint64_t slept = wait_timed_sleep();
+    unsigned long s0 = yp__timer_signals();
+    for (int i = 0; i < 100; i++) {
+        yp_timer_drop(t);
+        t = start(3600.0 + i);
+    }
+    cr_assert_eq(yp__timer_signals(), s0,
+                 "a later deadline signalled the thread %lu times",
+                 yp__timer_signals() - s0);
+    cr_assert_geq(yp__timer_sleep_until(), slept);
+    yp_timer_drop(t);
+}
+
+YP_UTEST(timer, an_earlier_deadline_cuts_a_long_sleep_short)
+{
+    counting_waker_t cw;
+    cw_init(&cw);
+    yp_context_t cx = cw_context(&cw.base);
+    yp_timer_t *far = start(3600.0);
+    wait_timed_sleep();
+    unsigned long s0 = yp__timer_signals();
+    const double s = 0.05;
+    uint64_t t0 = test_now_ns();
+    yp_timer_t *near = start(s);
+    cr_assert_eq(yp__timer_signals(), s0 + 1, "the sleeper was not told");
+    if (yp_timer_poll(near, &cx) == YP_PENDING) {
+        cr_assert(cw_wait_wakes(&cw, 1, s + SLACK),
+                  "the near timer never fired: the thread slept on");
+    }
+    cr_assert_geq((double)(test_now_ns() - t0), s * NS);
+    cr_assert_eq(yp_timer_poll(near, &cx), YP_READY);
+    cr_assert_eq(yp_timer_poll(far, &cx), YP_PENDING);
+    yp_timer_drop(near);
+    yp_timer_drop(far);
+    cr_assert(cw_release(&cw, SLACK), "a clone was never released");
+    cw_fini(&cw);
+}
+
+/* ---------------------------------------------------------------------
  * Volume.
  */
 #define MANY 100000

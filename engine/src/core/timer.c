@@ -84,6 +84,16 @@ static pthread_t thread;
  * one has noticed. */
 static unsigned generation;
 static int joining;             /* shutdowns between unlock and join */
+/* What the current thread is asleep until: 0 while it is awake (it
+ * re-reads the heap before it sleeps again, so nobody needs to signal
+ * it), NEVER in an untimed wait, else the deadline of its timed wait.
+ * A push signals only when its deadline is earlier.  Without this, every
+ * start on an empty heap (a loop of "sleep, cancel") would wake the
+ * thread just to go back to sleep: a futex wake and two context switches
+ * each.  Written only by the current generation's thread, or by whoever
+ * starts a new one. */
+static uint64_t sleep_until;
+static unsigned long signals;   /* pushes that woke the thread (tests) */
 
 static long live_timers;        /* atomic */
 
@@ -282,6 +292,7 @@ timer_main(void *arg)
             continue;
         }
         if (heap_len == 0 || heap[0]->deadline == NEVER) {
+            sleep_until = NEVER;
             pthread_cond_wait(&cond, &lock);
         }
         else {
@@ -290,9 +301,15 @@ timer_main(void *arg)
                 .tv_sec = (time_t)(d / 1000000000u),
                 .tv_nsec = (long)(d % 1000000000u),
             };
+            sleep_until = d;
             /* Spurious and early returns are fine: the loop re-reads
              * the clock and the heap. */
             pthread_cond_timedwait(&cond, &lock, &ts);
+        }
+        /* A thread told to stop must not touch its successor's value
+         * (a restart may have started one while we slept). */
+        if (generation == my_generation) {
+            sleep_until = 0;
         }
     }
     pthread_mutex_unlock(&lock);
@@ -330,6 +347,7 @@ fork_child(void)
         generation++;
     }
     joining = 0;
+    sleep_until = 0;
     pthread_mutex_unlock(&lock);
 }
 
@@ -367,6 +385,7 @@ ensure_thread_locked(void)
         return YP_EAGAIN;
     }
     thread_running = 1;
+    sleep_until = 0;   /* it starts awake and reads the heap first */
     return 0;
 }
 
@@ -381,9 +400,10 @@ arm(yp_timer_t *t)
         t->seq = next_seq++;
         err = heap_push(t);
     }
-    if (err == 0 && t->index == 0) {
-        /* New earliest deadline: the thread may be sleeping until a
-         * later one. */
+    if (err == 0 && t->index == 0 && t->deadline < sleep_until) {
+        /* New earliest deadline, and the thread sleeps until a later
+         * one (or for ever). */
+        signals++;
         pthread_cond_signal(&cond);
     }
     pthread_mutex_unlock(&lock);
@@ -584,6 +604,24 @@ long
 yp__timer_live(void)
 {
     return __atomic_load_n(&live_timers, __ATOMIC_RELAXED);
+}
+
+unsigned long
+yp__timer_signals(void)
+{
+    pthread_mutex_lock(&lock);
+    unsigned long n = signals;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+uint64_t
+yp__timer_sleep_until(void)
+{
+    pthread_mutex_lock(&lock);
+    uint64_t d = sleep_until;
+    pthread_mutex_unlock(&lock);
+    return d;
 }
 
 size_t
