@@ -302,13 +302,25 @@ YP_UTEST(timer, fires_in_deadline_order)
  * Waking the thread: only for a deadline earlier than its sleep.
  */
 
+/* One field of yp__timer_sleep_state: 0 signals, 1 sleep_until. */
+static uint64_t
+sleep_state(int which)
+{
+    unsigned long n;
+    uint64_t d;
+    yp__timer_sleep_state(&n, &d);
+    return which == 0 ? n : d;
+}
+#define timer_signals() ((unsigned long)sleep_state(0))
+#define timer_sleep_until() sleep_state(1)
+
 /* Wait (up to SLACK) until the thread is in a timed sleep. */
 static uint64_t
 wait_timed_sleep(void)
 {
     uint64_t until = test_now_ns() + (uint64_t)(SLACK * NS);
     for (;;) {
-        uint64_t d = yp__timer_sleep_until();
+        uint64_t d = timer_sleep_until();
         if (d != 0 && d != UINT64_MAX) {
             return d;
         }
@@ -323,15 +335,15 @@ YP_UTEST(timer, later_deadlines_do_not_wake_the_thread)
      * by a timeout, say) used to wake the thread on every start. */
     yp_timer_t *t = start(3600.0);
     uint64_t slept = wait_timed_sleep();
-    unsigned long s0 = yp__timer_signals();
+    unsigned long s0 = timer_signals();
     for (int i = 0; i < 100; i++) {
         yp_timer_drop(t);
         t = start(3600.0 + i);
     }
-    cr_assert_eq(yp__timer_signals(), s0,
+    cr_assert_eq(timer_signals(), s0,
                  "a later deadline signalled the thread %lu times",
-                 yp__timer_signals() - s0);
-    cr_assert_geq(yp__timer_sleep_until(), slept);
+                 timer_signals() - s0);
+    cr_assert_geq(timer_sleep_until(), slept);
     yp_timer_drop(t);
 }
 
@@ -342,11 +354,11 @@ YP_UTEST(timer, an_earlier_deadline_cuts_a_long_sleep_short)
     yp_context_t cx = cw_context(&cw.base);
     yp_timer_t *far = start(3600.0);
     wait_timed_sleep();
-    unsigned long s0 = yp__timer_signals();
+    unsigned long s0 = timer_signals();
     const double s = 0.05;
     uint64_t t0 = test_now_ns();
     yp_timer_t *near = start(s);
-    cr_assert_eq(yp__timer_signals(), s0 + 1, "the sleeper was not told");
+    cr_assert_eq(timer_signals(), s0 + 1, "the sleeper was not told");
     if (yp_timer_poll(near, &cx) == YP_PENDING) {
         cr_assert(cw_wait_wakes(&cw, 1, s + SLACK),
                   "the near timer never fired: the thread slept on");

@@ -237,10 +237,10 @@ long yp__oneshot_live(void);
 long yp__timer_live(void);
 /* Timers currently queued on the timer thread's heap. */
 size_t yp__timer_pending(void);
-/* Pushes so far that had to signal the sleeping timer thread. */
-unsigned long yp__timer_signals(void);
-/* What the timer thread sleeps until: 0 awake (or no thread),
- * UINT64_MAX untimed, else a CLOCK_MONOTONIC deadline in ns. */
-uint64_t yp__timer_sleep_until(void);
+/* For tests, read together under the timer lock: how many pushes so far
+ * had to signal the sleeping timer thread, and what that thread sleeps
+ * until (0 awake or no thread, UINT64_MAX untimed, else a CLOCK_MONOTONIC
+ * deadline in ns). */
+void yp__timer_sleep_state(unsigned long *signals, uint64_t *sleep_until);
 
 #endif /* YP_CORE_INTERNAL_H */

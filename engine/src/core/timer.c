@@ -606,22 +606,13 @@ yp__timer_live(void)
     return __atomic_load_n(&live_timers, __ATOMIC_RELAXED);
 }
 
-unsigned long
-yp__timer_signals(void)
+void
+yp__timer_sleep_state(unsigned long *signals_out, uint64_t *sleep_until_out)
 {
     pthread_mutex_lock(&lock);
-    unsigned long n = signals;
+    *signals_out = signals;
+    *sleep_until_out = sleep_until;
     pthread_mutex_unlock(&lock);
-    return n;
-}
-
-uint64_t
-yp__timer_sleep_until(void)
-{
-    pthread_mutex_lock(&lock);
-    uint64_t d = sleep_until;
-    pthread_mutex_unlock(&lock);
-    return d;
 }
 
 size_t
