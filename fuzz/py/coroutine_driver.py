@@ -456,18 +456,17 @@ def poll_scripted(w, si, s, call_op):
     finally:
         w.depth -= 1
     if plan[0] == "step":
-        step = plan[1]
-        want = step_outcome(w, step)
+        outcome = want = step_outcome(w, plan[1])
     else:
         kind, step = plan[1], plan[2]
-        want = ("raise_type", FuzzError) if kind == 7 else \
-            step_outcome(w, step)
+        outcome = step_outcome(w, step)
+        want = ("raise_type", FuzzError) if kind == 7 else outcome
     if want == ("pending",) and s.timer_armed:
         # An earlier ("wake_after", t) timer of this future may fire
         # during this very poll (how late it fires depends on the
         # machine's load): a wake during poll yields None instead.
         want = ("either",)
-    if step_outcome(w, step) == ("either",):
+    if outcome == ("either",):
         s.timer_armed = True
     after = "suspended" if want[0] in ("pending", "yield_none",
                                        "either") else "finished"
