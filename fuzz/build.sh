@@ -30,8 +30,6 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/yp-fuzz-build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 DEFS=()
-[ -e "$ENG/src/core/oneshot.c" ] && DEFS+=(-DYP_FUZZ_HAVE_ONESHOT)
-[ -e "$ENG/src/core/timer.c" ] && DEFS+=(-DYP_FUZZ_HAVE_TIMER)
 [ -n "${YP_FAULT:-}" ] && DEFS+=("-DYP_FAULT_${YP_FAULT}")
 INC=(-I"$SRC/fuzz" -I"$ENG/include" -I"$ENG/src/core" -I"$ENG/src/py")
 read -r -a PYINC <<<"$($PYTHON_CONFIG --includes)"

@@ -10,9 +10,7 @@
  *     will_wake/register, and the static noop waker),
  *   - borrow flags (shared/exclusive try and release),
  *   - error strings,
- *   - oneshot channels and timers when the engine has them
- *     (YP_FUZZ_HAVE_ONESHOT / YP_FUZZ_HAVE_TIMER, set by CMake when
- *     engine/src/core/oneshot.c / timer.c exist).
+ *   - oneshot channels and timers.
  * A small executable model, written from the documentation in core.h and
  * internal.h (not from the .c files), predicts every outcome; any
  * disagreement aborts with the operation number and both answers.
@@ -121,7 +119,6 @@ typedef struct {
     yp_waker_t *ptr;
 } ref_t;
 
-#ifdef YP_FUZZ_HAVE_ONESHOT
 #define NCHAN 2
 typedef struct {
     unsigned magic;
@@ -143,7 +140,6 @@ typedef struct {
     plain_t *waker;    /* dedicated plain waker (pw index kept in idx) */
     int widx;
 } chan_m;
-#endif
 
 typedef struct {
     proto_m proto[NPROTO];
@@ -155,10 +151,8 @@ typedef struct {
     long flag_m[NFLAG];
     long tw_live_base;
     long tw_live;      /* expected live task wakers above base */
-#ifdef YP_FUZZ_HAVE_ONESHOT
     chan_m chan[NCHAN];
     long tokens_live;
-#endif
     int opno;
 } world_t;
 
@@ -300,7 +294,6 @@ check_wakers(world_t *w)
         if (!m->in_use) {
             continue;
         }
-#ifdef YP_FUZZ_HAVE_ONESHOT
         int chan_owned = 0;
         for (int c = 0; c < NCHAN; c++) {
             chan_owned |= w->chan[c].in_use && w->chan[c].widx == i;
@@ -308,7 +301,6 @@ check_wakers(world_t *w)
         if (chan_owned) {
             continue;   /* a channel may hold unmodelled clones */
         }
-#endif
         size_t rc = yp_waker_refcount(&m->ptr->base);
         YP_FUZZ_CHECK(rc == m->refs,
                       "op %d: plain waker %d refcount %zu, model says %zu",
@@ -363,7 +355,6 @@ pick_waker(world_t *w, yp_fdp_t *p, ref_t *out)
     return 0;
 }
 
-#ifdef YP_FUZZ_HAVE_ONESHOT
 static void
 token_free(void *v)
 {
@@ -376,7 +367,6 @@ token_free(void *v)
     W->tokens_live--;
     free(t);
 }
-#endif
 
 /* ------------------------------------------------------------------ */
 /* Operations. */
@@ -401,18 +391,14 @@ enum op {
     OP_BORROW_UNTRY,
     OP_STRERROR,
     OP_CHECK,
-#ifdef YP_FUZZ_HAVE_ONESHOT
     OP_CHAN_NEW,
     OP_CHAN_SEND,
     OP_CHAN_TX_DROP,
     OP_CHAN_POLL,
     OP_CHAN_RX_DROP,
     OP_CHAN_IS_CANCELED,
-#endif
-#ifdef YP_FUZZ_HAVE_TIMER
     OP_TIMER_BAD,
     OP_TIMER_PENDING,
-#endif
     OP__COUNT
 };
 
@@ -713,7 +699,6 @@ run_op(world_t *w, yp_fdp_t *p, unsigned op)
     case OP_CHECK:
         check_wakers(w);
         break;
-#ifdef YP_FUZZ_HAVE_ONESHOT
     case OP_CHAN_NEW: {
         int c = (int)yp_fdp_range(p, 0, NCHAN - 1);
         chan_m *m = &w->chan[c];
@@ -827,8 +812,6 @@ run_op(world_t *w, yp_fdp_t *p, unsigned op)
                       "receiver alive = %d", w->opno, got, m->rx_alive);
         break;
     }
-#endif
-#ifdef YP_FUZZ_HAVE_TIMER
     case OP_TIMER_BAD: {
         static const double bad[] = {-1.0, -1e-9, NAN, -INFINITY};
         double s = bad[yp_fdp_range(p, 0, 3)];
@@ -870,7 +853,6 @@ run_op(world_t *w, yp_fdp_t *p, unsigned op)
         yp_timer_drop(t);
         break;
     }
-#endif
     default:
         break;
     }
@@ -881,7 +863,6 @@ static void
 world_finish(world_t *w)
 {
     check_wakers(w);
-#ifdef YP_FUZZ_HAVE_ONESHOT
     for (int c = 0; c < NCHAN; c++) {
         chan_m *m = &w->chan[c];
         if (!m->in_use) {
@@ -905,7 +886,6 @@ world_finish(world_t *w)
     }
     YP_FUZZ_CHECK(w->tokens_live == 0, "%ld oneshot value(s) never freed",
                   w->tokens_live);
-#endif
     for (int s = 0; s < NSLOT; s++) {
         if (w->slots[s].kind != W_NONE) {
             yp_waker_drop(w->slots[s].ptr);

@@ -19,8 +19,6 @@
 
 #include <stddef.h>
 
-#define YC_MAX_KINDS 5
-
 enum yc_status {
     YC_PASS,
     YC_FAIL,

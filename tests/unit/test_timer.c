@@ -332,7 +332,8 @@ wait_timed_sleep(void)
 YP_UTEST(timer, later_deadlines_do_not_wake_the_thread)
 {
     /* "Start a long timer, cancel it" in a loop (every sleep cancelled
-     * by a timeout, say) used to wake the thread on every start. */
+     * by a timeout, say) must not wake the thread on every start: a push
+     * signals only a deadline earlier than the thread's sleep. */
     yp_timer_t *t = start(3600.0);
     uint64_t slept = wait_timed_sleep();
     unsigned long s0 = timer_signals();

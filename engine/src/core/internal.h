@@ -17,6 +17,28 @@
 #define YP__CONTAINER_OF(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* ---------------------------------------------------------------------
+ * Fault injection.  A fault variant (cmake/YpFaults.cmake) is compiled
+ * with -DYP_FAULT_<NAME>, which defines YP_FAULT_<NAME> as 1.
+ * YP_FAULT(NAME) is then 1 for that one name and 0 for all others: a
+ * constant the compiler folds away, so a fault site is one ordinary line,
+ *
+ *     if (YP_FAULT(NAME)) { ...the planted bug... }
+ *
+ * and a normal build carries no fault code.  How it tests "is defined"
+ * (the Linux kernel's IS_ENABLED trick): a defined YP_FAULT_<NAME> pastes
+ * into YP__FAULT_ON_1, which expands to "0," and shifts 1 into the second
+ * argument slot; an undefined one pastes into an unknown token, which
+ * leaves 0 there.  A misspelt NAME therefore reads as 0: the ctest
+ * faults.sites checks every site against the list in YpFaults.cmake.
+ */
+#define YP_FAULT(NAME) YP__FAULT_VALUE(YP_FAULT_##NAME)
+#define YP__FAULT_VALUE(v) YP__FAULT_PASTE(v)
+#define YP__FAULT_PASTE(v) YP__FAULT_PICK(YP__FAULT_ON_##v)
+#define YP__FAULT_ON_1 0,
+#define YP__FAULT_PICK(on_or_junk) YP__FAULT_SECOND(on_or_junk 1, 0, ~)
+#define YP__FAULT_SECOND(ignored, value, ...) value
+
 #if defined(__GNUC__)
 #  define YP__LIKELY(x) __builtin_expect(!!(x), 1)
 #  define YP__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -30,9 +52,10 @@
  *
  * One coroutine's life: CREATED (never polled) -> SUSPENDED (polled,
  * pending) -> FINISHED, with RUNNING while a poll is on the stack.  Each
- * Python-level operation asks yp__proto_begin what to do; the binding then
- * performs the action and reports back with yp__proto_end_poll or
- * yp__proto_finish.  Keeping the decisions here means the fuzzer's model
+ * Python-level operation asks yp__proto_begin what to do (which also moves
+ * the state for every action but a poll's outcome); the binding performs
+ * the action and, after a poll, reports its outcome with
+ * yp__proto_end_poll.  Keeping the decisions here means the fuzzer's model
  * and the binding can never disagree about them.
  */
 typedef enum yp__cr_state {
@@ -96,11 +119,8 @@ yp__proto_begin(yp__proto_t *p, yp__op_t op)
     }
     if (s == YP__CR_FINISHED) {
         if (op == YP__OP_SEND || op == YP__OP_THROW) {
-#ifdef YP_FAULT_REUSE_ERROR_MISSING
-            return YP__ACT_NOOP;
-#else
-            return YP__ACT_ERR_REUSE;
-#endif
+            return YP_FAULT(REUSE_ERROR_MISSING) ? YP__ACT_NOOP
+                                                 : YP__ACT_ERR_REUSE;
         }
         return YP__ACT_NOOP;
     }

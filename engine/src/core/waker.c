@@ -63,15 +63,17 @@ yp_waker_drop(yp_waker_t *waker)
     if (waker == NULL || waker == &noop_waker) {
         return;
     }
-#ifdef YP_FAULT_WAKER_DOUBLE_FREE
-    /* Fault injection: a plain read-modify-write instead of an atomic one,
-     * which ThreadSanitizer reports as a data race and which loses counts
-     * (double free) under contention. */
-    size_t old = waker->refcnt;
-    waker->refcnt = old - 1;
-#else
-    size_t old = __atomic_fetch_sub(&waker->refcnt, 1, __ATOMIC_RELEASE);
-#endif
+    size_t old;
+    if (YP_FAULT(WAKER_DOUBLE_FREE)) {
+        /* A plain read-modify-write instead of an atomic one, which
+         * ThreadSanitizer reports as a data race and which loses counts
+         * (double free) under contention. */
+        old = waker->refcnt;
+        waker->refcnt = old - 1;
+    }
+    else {
+        old = __atomic_fetch_sub(&waker->refcnt, 1, __ATOMIC_RELEASE);
+    }
     if (old == 1) {
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         waker->vtable->destroy(waker);
@@ -160,10 +162,8 @@ taskwaker_wake(yp_waker_t *waker)
         }
         if (__atomic_compare_exchange_n(&tw->state, &s, next, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            if (next == YP__TW_FIRED) {
-#ifndef YP_FAULT_WAKER_IGNORED
+            if (next == YP__TW_FIRED && !YP_FAULT(WAKER_IGNORED)) {
                 tw->notify(tw);
-#endif
             }
             return;
         }
@@ -179,9 +179,10 @@ taskwaker_destroy(yp_waker_t *waker)
     if (tw->wakeq != NULL) {
         yp__wakeq_decref(tw->wakeq);
     }
-#ifndef YP_FAULT_HEAP_LEAK
+    if (YP_FAULT(HEAP_LEAK)) {
+        return;   /* the block is never freed */
+    }
     free(tw);
-#endif
 }
 
 static const yp_waker_vtable_t taskwaker_vtable = {
@@ -196,9 +197,9 @@ yp__taskwaker_new(yp__notify_fn notify, void *owner)
     if (tw == NULL) {
         return NULL;
     }
-#ifdef YP_FAULT_OOB_WRITE
-    ((volatile char *)tw)[sizeof(*tw)] = 1;   /* fault: one byte past */
-#endif
+    if (YP_FAULT(OOB_WRITE)) {
+        ((volatile char *)tw)[sizeof(*tw)] = 1;   /* one byte past */
+    }
     yp_waker_init(&tw->base, &taskwaker_vtable, owner);
     tw->notify = notify;
     tw->wakeq = NULL;

@@ -13,8 +13,9 @@
  *    user code runs inside the waker, and it skips the self-pipe write that
  *    call_soon_threadsafe does;
  *  - from any other thread: loop.call_soon_threadsafe(release_waiter, fut),
- *    as PyO3 does.  release_waiter re-checks fut.done(), because the task
- *    may have been cancelled (and the future with it) in the meantime.
+ *    as PyO3 does.  The task may have been cancelled (and the future with
+ *    it) in the meantime, so release_waiter treats a future that is
+ *    already done as delivered (see there).
  * A closed loop swallows the wake (checked first: uvloop does not raise
  * "Event loop is closed" from call_soon_threadsafe).
  */
@@ -180,22 +181,21 @@ asyncio_deliver(yp__coro_t *coro)
 static void
 asyncio_release(yp__coro_t *coro)
 {
-#ifdef YP_FAULT_USE_AFTER_FREE
-    /* Fault: read the loop future after dropping what is usually the last
-     * reference to it (the Task cleared its own before resuming us). */
-    PyObject *stale = coro->cr_waitfut;
-    Py_CLEAR(coro->cr_waitfut);
-    if (stale != NULL) {
-        volatile Py_ssize_t rc = Py_REFCNT(stale);
-        (void)rc;
+    if (YP_FAULT(USE_AFTER_FREE)) {
+        /* Read the loop future after dropping what is usually the last
+         * reference to it (the Task cleared its own before resuming us). */
+        PyObject *stale = coro->cr_waitfut;
+        Py_CLEAR(coro->cr_waitfut);
+        if (stale != NULL) {
+            volatile Py_ssize_t rc = Py_REFCNT(stale);
+            (void)rc;
+        }
     }
-#endif
     Py_CLEAR(coro->cr_waitfut);
     /* cr_loop is kept: the next suspend usually runs on the same loop. */
 }
 
 const yp__runtime_t yp__asyncio_runtime = {
-    .name = "asyncio",
     .suspend = asyncio_suspend,
     .deliver = asyncio_deliver,
     .release = asyncio_release,

@@ -76,14 +76,12 @@ static void
 coro_finish(yp__coro_t *self, int completed)
 {
     coro_retire(self);
-#ifdef YP_FAULT_DROP_SKIPPED
-    /* Fault: leak the future on every path but completion. */
-    if (!completed && self->cr_future != NULL) {
+    if (YP_FAULT(DROP_SKIPPED) && !completed && self->cr_future != NULL) {
+        /* Leak the future on every path but completion. */
         self->cr_future = NULL;
         yp__live_futures--;
         return;
     }
-#endif
     coro_drop_future(self);
 }
 
@@ -203,8 +201,9 @@ raise_reuse(void)
 static void
 convert_stopiteration(void)
 {
-#ifndef YP_FAULT_STOPITERATION_LEAKED
-    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+    if (YP_FAULT(STOPITERATION_LEAKED)
+        || !PyErr_ExceptionMatches(PyExc_StopIteration))
+    {
         return;
     }
     PyObject *type, *value, *tb;
@@ -223,7 +222,6 @@ convert_stopiteration(void)
     PyErr_Restore(t2, v2, tb2);
     Py_DECREF(type);
     Py_XDECREF(tb);
-#endif
 }
 
 /* Poll the future once.  The protocol state is RUNNING on entry. */
@@ -248,24 +246,23 @@ coro_poll(yp__coro_t *self, PyObject **presult)
     yp__proto_end_poll(&self->cr_proto, r);
 
     if (r == YP_READY) {
-#ifdef YP_FAULT_DROP_TWICE
-        yp_future_t *f = self->cr_future;
-        f->vtable->drop(f);
-#endif
+        if (YP_FAULT(DROP_TWICE)) {
+            self->cr_future->vtable->drop(self->cr_future);
+        }
         coro_finish(self, 1);
-#ifdef YP_FAULT_LEAK_REF
-        Py_INCREF(result);   /* fault: one reference leaked per completion */
-#endif
+        if (YP_FAULT(LEAK_REF)) {
+            Py_INCREF(result);   /* one reference leaked per completion */
+        }
         *presult = result;
         return PYGEN_RETURN;
     }
     if (r == YP_ERROR) {
         coro_finish(self, 1);
-#ifdef YP_FAULT_EXCEPTION_SWALLOWED
-        PyErr_Clear();
-        *presult = Py_NewRef(Py_None);
-        return PYGEN_RETURN;
-#endif
+        if (YP_FAULT(EXCEPTION_SWALLOWED)) {
+            PyErr_Clear();
+            *presult = Py_NewRef(Py_None);
+            return PYGEN_RETURN;
+        }
         convert_stopiteration();
         *presult = NULL;
         return PYGEN_ERROR;
@@ -381,12 +378,12 @@ coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
     case YP__ACT_POLL:
         return coro_poll(self, presult);
     case YP__ACT_CANCEL_POLL:
-#ifdef YP_FAULT_CANCEL_DROPS
-        self->cr_proto.state = YP__CR_FINISHED;
-        coro_finish(self, 0);
-        raise_instance(Py_NewRef(exc));
-        return PYGEN_ERROR;
-#else
+        if (YP_FAULT(CANCEL_DROPS)) {
+            self->cr_proto.state = YP__CR_FINISHED;
+            coro_finish(self, 0);
+            raise_instance(Py_NewRef(exc));
+            return PYGEN_ERROR;
+        }
         /* Reset the waker first, so the handle's wake (usually our own
          * waker, registered by the future) lands as "woken during poll"
          * instead of resolving a loop future nobody awaits any more. */
@@ -395,7 +392,6 @@ coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
         }
         yp_cancel_throw(self->cr_cancel, exc);
         return coro_poll(self, presult);
-#endif
     case YP__ACT_DROP_RAISE:
         coro_finish(self, 0);
         raise_instance(Py_NewRef(exc));
@@ -410,7 +406,7 @@ coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
         return PYGEN_RETURN;
     case YP__ACT_NOOP:
         if (op == YP__OP_SEND) {
-            /* Only reachable with YP_FAULT_REUSE_ERROR_MISSING. */
+            /* Only reachable with YP_FAULT(REUSE_ERROR_MISSING). */
             *presult = Py_NewRef(Py_None);
             return PYGEN_RETURN;
         }
@@ -440,16 +436,15 @@ gen_result(PySendResult r, PyObject *result)
         return result;
     }
     if (r == PYGEN_RETURN) {
-#ifdef YP_FAULT_TUPLE_UNWRAPPED
-        PyErr_SetObject(PyExc_StopIteration, result);
-#else
-        if (result == Py_None) {
+        if (YP_FAULT(TUPLE_UNWRAPPED)) {
+            PyErr_SetObject(PyExc_StopIteration, result);
+        }
+        else if (result == Py_None) {
             PyErr_SetNone(PyExc_StopIteration);
         }
         else {
             _PyGen_SetStopIterationValue(result);
         }
-#endif
         Py_DECREF(result);
     }
     return NULL;

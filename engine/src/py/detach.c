@@ -19,13 +19,14 @@ detach_poll(yp_future_t *f, yp_context_t *cx, PyObject **result)
     yp_detached_t *inner = self->inner;
     yp_poll_t r;
 
-#ifdef YP_FAULT_DETACH_KEEPS_GIL
-    r = inner->vtable->poll(inner, cx);
-#else
-    Py_BEGIN_ALLOW_THREADS
-    r = inner->vtable->poll(inner, cx);
-    Py_END_ALLOW_THREADS
-#endif
+    if (YP_FAULT(DETACH_KEEPS_GIL)) {
+        r = inner->vtable->poll(inner, cx);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        r = inner->vtable->poll(inner, cx);
+        Py_END_ALLOW_THREADS
+    }
     if (r == YP_PENDING) {
         return YP_PENDING;
     }

@@ -88,7 +88,6 @@ void yp__coroutine_freelist_clear(void);
  *  release  forget the wait target (new poll, completion, dealloc).
  */
 typedef struct yp__runtime_s {
-    const char *name;
     PyObject *(*suspend)(yp__coro_t *coro);
     void (*deliver)(yp__coro_t *coro);
     void (*release)(yp__coro_t *coro);
