@@ -9,7 +9,10 @@ it checks::
 
 It receives the adapter module ``yp``; a parameter named ``way`` makes it run
 three ways ("ready", "wake", "later" -- see SPEC.md), a parameter named
-``loop`` makes it run under every loop variant ("asyncio", "uvloop").  A case
+``loop`` makes it run under every runtime ("asyncio", "uvloop", "trio",
+"anyio-asyncio", "anyio-trio"; ``_runtime.py`` is the layer such a case is
+written against), or under those named by ``runtimes=`` (a clause that is
+asyncio's or trio's own).  A case
 passes by returning, fails by raising (``AssertionError`` from the helpers in
 ``_support``), and skips by raising ``_support.Skip``.
 
@@ -19,10 +22,13 @@ with the adapter's reason.
 """
 import inspect
 
-AREAS = ("send", "asyncio", "pending", "throw", "borrow", "attach", "coro",
-         "fixture")
+from ._runtime import RUNTIMES, ASYNCIO_FAMILY, TRIO_FAMILY  # noqa: F401
+
+AREAS = ("send", "asyncio", "trio", "pending", "throw", "borrow", "attach",
+         "coro", "fixture")
 WAYS = ("ready", "wake", "later")
-LOOPS = ("asyncio", "uvloop")
+LOOPS = RUNTIMES
+ASYNCIO = ("asyncio", "uvloop")     # asyncio's own API (tasks, wait_for, ...)
 
 REGISTRY = []
 
@@ -31,7 +37,7 @@ class Case:
     __slots__ = ("func", "area", "name", "id", "clauses", "requires",
                  "ways", "loops")
 
-    def __init__(self, func, clauses, requires):
+    def __init__(self, func, clauses, requires, runtimes=LOOPS):
         self.func = func
         self.area = func.__module__.rpartition(".")[2]
         self.name = func.__name__
@@ -40,7 +46,10 @@ class Case:
         self.requires = tuple(requires)
         params = inspect.signature(func).parameters
         self.ways = WAYS if "way" in params else (None,)
-        self.loops = LOOPS if "loop" in params else (None,)
+        unknown = [r for r in runtimes if r not in LOOPS]
+        if unknown:
+            raise ValueError(f"{self.id}: unknown runtimes {unknown}")
+        self.loops = tuple(runtimes) if "loop" in params else (None,)
 
     def instances(self, loops=LOOPS):
         for way in self.ways:
@@ -54,13 +63,14 @@ def instance_id(case_id, way, loop):
     return f"{case_id}[{way or '-'},{loop or '-'}]"
 
 
-def clause(*ids, requires=()):
-    """Tag a case with the clause IDs it checks (at least one)."""
+def clause(*ids, requires=(), runtimes=LOOPS):
+    """Tag a case with the clause IDs it checks (at least one); runtimes=
+    narrows the runtimes a case with a ``loop`` parameter runs under."""
     if not ids:
         raise TypeError("clause() needs at least one clause ID")
 
     def deco(func):
-        REGISTRY.append(Case(func, ids, requires))
+        REGISTRY.append(Case(func, ids, requires, runtimes))
         return func
     return deco
 

@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from . import LOOPS, WAYS, instance_id, load_all
-from . import _support
+from . import _runtime, _support
 
 CONTRACT_MAJOR = "1"
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
@@ -47,7 +47,7 @@ class Adapter:
                                f"{contract!r}; this suite implements adapter "
                                f"contract {CONTRACT_MAJOR}.x")
         unknown = set(decl) - {"contract", "implementation", "variants",
-                               "cannot"}
+                               "cannot", "runtimes"}
         if unknown:
             raise HarnessError(f"{where}: unknown declaration keys "
                                f"{sorted(unknown)}")
@@ -73,16 +73,35 @@ class Adapter:
             raise HarnessError(f"{where}: 'cannot' must map capability or "
                                f"clause names to non-empty reasons")
         self.cannot = dict(cannot)
+        # Contract 1.1: the runtimes the implementation claims; a 1.0
+        # adapter (no key) means asyncio and uvloop.
+        runtimes = decl.get("runtimes", list(_runtime.DEFAULT_RUNTIMES))
+        if not isinstance(runtimes, (list, tuple)) or not all(
+                isinstance(r, str) for r in runtimes):
+            raise HarnessError(f"{where}: 'runtimes' must be a list of "
+                               f"runtime names ({', '.join(LOOPS)})")
+        bad = [r for r in runtimes if r not in LOOPS]
+        if bad:
+            raise HarnessError(f"{where}: unknown runtimes {bad} (known: "
+                               f"{', '.join(LOOPS)})")
+        self.runtimes = tuple(runtimes)
         missing = [f for f in FIXTURES
                    if not hasattr(module, f) and f not in self.cannot]
         if missing:
             raise HarnessError(f"{where} lacks fixtures {', '.join(missing)} "
                                f"and does not declare them under 'cannot'")
 
-    def skip_reason(self, case):
+    def skip_reason(self, case, runtime=None):
         for key in (case.id, case.area, *case.clauses, *case.requires):
             if key in self.cannot:
                 return f"adapter cannot express {key}: {self.cannot[key]}"
+        if runtime is not None:
+            if runtime not in self.runtimes:
+                return (f"runtime {runtime} not claimed by the adapter "
+                        f"(its 'runtimes': {', '.join(self.runtimes)})")
+            why = _runtime.unavailable(runtime)
+            if why:
+                return why
         return None
 
 
@@ -236,8 +255,8 @@ def enumerate_text(impl, paths, filter_expr="", loops="all",
         lines.append(f"C\t{c['id']}\t{c['area']}\t{c['level']}")
     used = set()
     for c in cases:
-        skip = adapter.skip_reason(c) or ""
         for inst, way, lp in c.instances(LOOPS):
+            skip = adapter.skip_reason(c, lp) or ""
             exp = expectation_for(expectations, c, inst)
             if exp:
                 used.add(exp[0])
@@ -343,7 +362,7 @@ def _run_case_once(impl, paths, case_id, way, loop):
     case = cases.get(case_id)
     if case is None:
         return "ERROR", f"no case {case_id!r}"
-    reason = adapter.skip_reason(case)
+    reason = adapter.skip_reason(case, loop)
     if reason:
         return "SKIP", reason
     _support.install_hooks()
@@ -353,7 +372,9 @@ def _run_case_once(impl, paths, case_id, way, loop):
         if way is not None:
             kwargs["way"] = way
         if loop is not None:
-            kwargs["loop"] = _support.Loop(loop)
+            rt = _runtime.make(loop)
+            rt.record = _support.record
+            kwargs["loop"] = rt
         case.func(adapter.module, **kwargs)
         _support.collect()
         bg = _support.take_background()

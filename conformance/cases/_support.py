@@ -1,10 +1,12 @@
-"""Helpers the cases share: script building, assertions, loop variants."""
+"""Helpers the cases share: script building, assertions, driving by hand."""
 import asyncio
 import gc
 import sys
 import os
 import threading
 import time
+
+from ._runtime import current
 
 # Seconds before a foreign thread wakes ("later" way).  It must exceed one
 # poll, or the wake lands *during* the poll and the coroutine rightly
@@ -106,17 +108,17 @@ def until(pred, timeout=WAIT, what="condition"):
 _background = []
 
 
-def _record(kind, text):
+def record(kind, text):
     _background.append(f"{kind}: {text}")
 
 
 def install_hooks():
     def unraisable(u):
-        _record("unraisable", f"{u.exc_type.__name__}: {u.exc_value} "
+        record("unraisable", f"{u.exc_type.__name__}: {u.exc_value} "
                 f"({u.err_msg or ''} {u.object!r})")
 
     def thread_hook(a):
-        _record("thread", f"{a.exc_type.__name__}: {a.exc_value}")
+        record("thread", f"{a.exc_type.__name__}: {a.exc_value}")
     sys.unraisablehook = unraisable
     threading.excepthook = thread_hook
 
@@ -125,44 +127,6 @@ def take_background():
     out = list(_background)
     _background.clear()
     return out
-
-
-# --- loops --------------------------------------------------------------------
-
-class Loop:
-    """A loop variant: ``run(main)`` runs ``main()`` (an async function)."""
-
-    def __init__(self, name):
-        self.name = name
-        if name == "asyncio":
-            self.factory = asyncio.new_event_loop
-        elif name == "uvloop":
-            try:
-                import uvloop
-            except ImportError as e:
-                raise Skip(f"uvloop is not importable: {e}") from e
-            self.factory = uvloop.new_event_loop
-        else:
-            raise ValueError(name)
-
-    def new_loop(self):
-        loop = self.factory()
-        loop.set_exception_handler(
-            lambda lp, ctx: _record("loop", ctx.get("message", "") + " "
-                                    + repr(ctx.get("exception"))))
-        return loop
-
-    def runner(self):
-        return asyncio.Runner(loop_factory=self.new_loop)
-
-    def run(self, main, timeout=15.0):
-        async def guarded():
-            return await asyncio.wait_for(main(), timeout)
-        with self.runner() as r:
-            return r.run(guarded())
-
-    def __repr__(self):
-        return self.name
 
 
 # --- driving by hand ----------------------------------------------------------
@@ -174,22 +138,25 @@ async def settle(fut, what="the yielded future"):
 
 
 async def drive(coro, value=None):
-    """Drive coro by hand inside a running loop, like a Task does.
+    """Drive coro by hand inside Runtime.run(), like the runtime's task
+    does: each yield is handed to the runtime (``forward``) and what comes
+    back is sent in -- or ``value`` on every send when it is not None.
 
     Returns (result, yields): every value the coroutine yielded."""
+    rt = current()
     yields = []
+    send = value
     for _ in range(10000):
         try:
-            y = coro.send(value)
+            y = coro.send(send)
         except StopIteration as e:
             return e.value, yields
         yields.append(y)
-        if y is None:
-            await asyncio.sleep(0)
-        elif asyncio.isfuture(y):
-            await settle(y)
-        else:
-            raise Fail(f"coroutine yielded {y!r}, neither None nor a future")
+        if rt.classify(y) is None:
+            raise Fail(f"coroutine yielded {y!r}, which {rt} does not "
+                       f"accept (neither a suspension nor a yield-now)")
+        reply = await rt.forward(y)
+        send = reply if value is None else value
     raise Fail("coroutine did not finish after 10000 sends")
 
 
@@ -215,17 +182,18 @@ def await_in(loop, make_coro):
 
 
 async def advance(coro, n):
-    """Send n times, settling yielded futures in between; return the last
-    yielded value (the coroutine must not finish)."""
-    y = None
+    """Send n times, handing each yield but the last to the runtime in
+    between; return the last yielded value (the coroutine must not finish).
+    Under trio the last yield is a promise the case keeps: it must be
+    forwarded, or the coroutine thrown into or closed, before the case waits
+    for anything else."""
+    rt = current()
+    y = reply = None
     for i in range(n):
         if i:
-            if y is None:
-                await asyncio.sleep(0)
-            else:
-                await settle(y)
+            reply = await rt.forward(y)
         try:
-            y = coro.send(None)
+            y = coro.send(reply)
         except StopIteration as e:
             raise Fail(f"coroutine finished early (send {i + 1} of {n}) "
                        f"with {e.value!r}") from None
@@ -235,14 +203,20 @@ async def advance(coro, n):
 async def suspend(coro, way):
     """Drive a scripted(steps(way, "pending", ...)) to its "pending" step."""
     y = await advance(coro, polls_before(way) + 1)
-    check(asyncio.isfuture(y), f"a real Pending should yield the loop "
-                               f"future, yielded {y!r}")
+    check(current().classify(y) == "suspend",
+          f"a real Pending should yield {current()}'s suspension, "
+          f"yielded {y!r}")
     return y
+
+
+def suspended(y):
+    """Whether a yielded value is the running runtime's suspension."""
+    return current().classify(y) == "suspend"
 
 
 async def ticks(n=3):
     for _ in range(n):
-        await asyncio.sleep(0)
+        await current().checkpoint()
 
 
 ADAPTER = None     # the harness's Adapter (variants, cannot) during a case

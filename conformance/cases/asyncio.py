@@ -1,11 +1,11 @@
 """Driven by asyncio: run, await, tasks, gather, wait_for, TaskGroup, timeout."""
 import asyncio
 
-from . import clause
+from . import ASYNCIO, clause
 from ._support import eq, same, steps
 
 
-@clause("asyncio.run")
+@clause("asyncio.run", runtimes=ASYNCIO)
 def run(yp, way, loop):
     obj = object()
     with loop.runner() as r:
@@ -15,7 +15,7 @@ def run(yp, way, loop):
         eq(r.run(yp.sleep(0.01, "slept")), "slept", "Runner.run(sleep())")
 
 
-@clause("asyncio.create-task")
+@clause("asyncio.create-task", runtimes=ASYNCIO)
 def create_task(yp, way, loop):
     async def main():
         t1 = asyncio.create_task(yp.scripted(steps(way, ("ready", "t1"))))
@@ -25,7 +25,7 @@ def create_task(yp, way, loop):
     eq(loop.run(main), ("t1", "t2", "t3", "t1"), "task results")
 
 
-@clause("asyncio.gather")
+@clause("asyncio.gather", runtimes=ASYNCIO)
 def gather(yp, way, loop):
     async def main():
         coros = [yp.scripted(steps(way, ("ready", i))) for i in range(20)]
@@ -34,7 +34,7 @@ def gather(yp, way, loop):
     eq(loop.run(main), list(range(20)) + ["s"], "gather results")
 
 
-@clause("asyncio.wait-for")
+@clause("asyncio.wait-for", runtimes=ASYNCIO)
 def wait_for(yp, way, loop):
     async def main():
         a = await asyncio.wait_for(yp.scripted(steps(way, ("ready", "a"))), 5)
@@ -43,7 +43,7 @@ def wait_for(yp, way, loop):
     eq(loop.run(main), ("a", "b"), "wait_for results")
 
 
-@clause("asyncio.taskgroup")
+@clause("asyncio.taskgroup", runtimes=ASYNCIO)
 def taskgroup(yp, way, loop):
     async def main():
         async with asyncio.TaskGroup() as tg:
@@ -54,7 +54,7 @@ def taskgroup(yp, way, loop):
     eq(loop.run(main), [0, 1, 2, 3, 4, "s"], "TaskGroup results")
 
 
-@clause("asyncio.timeout")
+@clause("asyncio.timeout", runtimes=ASYNCIO)
 def timeout(yp, way, loop):
     async def main():
         async with asyncio.timeout(5):

@@ -1,5 +1,4 @@
 """Interpreter attachment: the GIL is held in poll unless detached."""
-import asyncio
 import threading
 import time
 
@@ -69,10 +68,10 @@ def attached_blocks(yp, loop):
 @clause("attach.foreign-wake-no-deadlock", "pending.foreign-thread")
 def foreign_wake_no_deadlock(yp, loop):
     async def main():
-        a = asyncio.create_task(yp.scripted([("wake_after", 0.05),
-                                             ("ready", "a")]))
-        b = asyncio.create_task(yp.sleep(0.05, "b"))
-        await asyncio.sleep(0)          # both suspended, wakes armed
+        a = loop.spawn(yp.scripted([("wake_after", 0.05), ("ready", "a")]))
+        b = loop.spawn(yp.sleep(0.05, "b"))
+        await loop.checkpoint()         # both suspended, wakes armed
         g = await yp.gil_probe(False, BLOCK)   # wakes land while we block
-        return g, await asyncio.wait_for(asyncio.gather(a, b), 5)
+        async with loop.fail_after(5):
+            return g, [await a.wait(), await b.wait()]
     eq(loop.run(main), (True, ["a", "b"]), "results")

@@ -1,9 +1,7 @@
 """Borrows across yield points (&self / &mut self)."""
-import asyncio
-
 from . import clause
 from ._support import (Fail, check, collect, eq, finishes, raises,
-                       reuse_error, ticks, variant)
+                       reuse_error, suspended, ticks, variant)
 
 SHARED_REFUSED = "Already mutably borrowed"
 EXCLUSIVE_REFUSED = "Already borrowed"
@@ -17,7 +15,7 @@ def _hold(k, kind):
     """Start a never-resolving method so that it holds its borrow."""
     c = k.get(False) if kind == "shared" else k.incr(False)
     y = c.send(None)
-    check(asyncio.isfuture(y), f"holder {kind} should pend, yielded {y!r}")
+    check(suspended(y), f"holder {kind} should pend, yielded {y!r}")
     return c
 
 
@@ -118,7 +116,7 @@ def held_across_yields(yp, loop):
         h = _hold(k, "exclusive")
         for i in range(5):
             y = h.send(None)                  # another (spurious) poll
-            check(asyncio.isfuture(y), f"poll {i + 2} yielded {y!r}")
+            check(suspended(y), f"poll {i + 2} yielded {y!r}")
             await ticks(2)
             check(_request(k, "set") is not None,
                   f"exclusive borrow released after yield {i + 1}")
@@ -126,12 +124,12 @@ def held_across_yields(yp, loop):
         check(_request(k, "set") is None, "borrow still held after close()")
         # Held across a real wake too: a task that suspends repeatedly.
         k2 = yp.Counter()
-        t = asyncio.create_task(k2.incr(False))
-        await asyncio.sleep(0.02)
+        t = loop.spawn(k2.incr(False))
+        await loop.sleep(0.02)
         check(_request(k2, "value") is not None,
               "borrow not held by a suspended task")
         t.cancel()
-        await asyncio.gather(t, return_exceptions=True)
+        await t.join()
     loop.run(main)
 
 
@@ -155,11 +153,11 @@ def released(yp, loop):
             check(_request(k, "set") is None, f"{kind}: held after throw()")
 
             k = yp.Counter()
-            t = asyncio.create_task(k.get(False) if kind == "shared"
-                                    else k.incr(False))
+            t = loop.spawn(k.get(False) if kind == "shared"
+                           else k.incr(False))
             await ticks()
             t.cancel()
-            await asyncio.gather(t, return_exceptions=True)
+            await t.join()
             check(t.cancelled(), "task not cancelled")
             check(_request(k, "set") is None,
                   f"{kind}: held after Task.cancel()")

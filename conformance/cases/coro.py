@@ -6,7 +6,7 @@ import warnings
 
 from . import clause
 from ._support import (Fail, check, collect, eq, finishes, raises, reuse_error,
-                       same, settle, steps, suspend)
+                       same, steps, suspend)
 
 
 def _all(yp):
@@ -46,10 +46,7 @@ def await_iter(yp, way, loop):
                 y = next(it)
             except StopIteration as e:
                 return e.value
-            if y is not None:
-                await settle(y)
-            else:
-                await asyncio.sleep(0)
+            await loop.forward(y)     # next() sends None, whatever comes back
         raise Fail("did not finish")
     eq(loop.run(main), "it", "result through __await__()")
     reuse_error(c.send, None, what="the coroutine after its iterator finished")

@@ -3,12 +3,12 @@ import asyncio
 import random
 import time
 
-from . import clause
+from . import ASYNCIO, ASYNCIO_FAMILY, clause
 from ._support import (LATER, check, eq, finishes, raises, run_by_hand,
                        settle, steps, ticks)
 
 
-@clause("pending.loop-future")
+@clause("pending.loop-future", runtimes=ASYNCIO_FAMILY)
 def loop_future(yp, loop):
     async def main():
         running = asyncio.get_running_loop()
@@ -29,7 +29,7 @@ def loop_future(yp, loop):
     loop.run(main)
 
 
-@clause("pending.wake-yields-none")
+@clause("pending.wake-yields-none", runtimes=ASYNCIO)
 def wake_yields_none(yp, loop):
     async def main():
         p = yp.Probe()
@@ -65,7 +65,7 @@ def wake_resumes(yp, loop):
         p = yp.Probe()
         c = yp.scripted([("wake_after", LATER), ("wake_after", LATER),
                          ("ready", "w")], p)
-        r = await asyncio.create_task(c)
+        r = await loop.spawn(c).wait()
         eq(p.polls, 3, "polls (one per wake)")
         return r
     eq(loop.run(main), "w", "result after two foreign-thread wakes")
@@ -75,7 +75,7 @@ def wake_resumes(yp, loop):
 def foreign_thread_sleep(yp, way, loop):
     async def main():
         a = yp.scripted(steps(way, ("wake_after", 0.03), ("ready", "a")))
-        return await asyncio.gather(a, yp.sleep(0.03, "b"))
+        return await loop.gather(a, yp.sleep(0.03, "b"))
     eq(loop.run(main), ["a", "b"], "results")
 
 
@@ -111,10 +111,10 @@ def late_wake(yp, loop):
         c2 = yp.scripted([("wake_after", 0.05), "pending"])
         c2.send(None)
         c2.close()
-        t = asyncio.create_task(yp.scripted([("wake_after", 0.05), "pending"]))
+        t = loop.spawn(yp.scripted([("wake_after", 0.05), "pending"]))
         await ticks()
         t.cancel()
-        await asyncio.sleep(0.15)        # the three wakes land now
+        await loop.sleep(0.15)           # the three wakes land now
         await ticks()
         eq(await yp.scripted(["wake", ("ready", 2)]), 2, "loop still works")
     loop.run(main)
@@ -128,20 +128,19 @@ def repeated_wakes(yp, loop):
                          ("ready", 3)], p)
         c.send(None)
         y2 = c.send(None)            # poll 2 before poll 1's wake: stale waker
-        y2._asyncio_future_blocking = False
-        await settle(y2)             # only the latest poll's wake counts
-        await asyncio.sleep(0.03)    # the stale wake lands too
-        eq(finishes(c.send, None), 3, "result")
+        reply = await loop.forward(y2)  # only the latest poll's wake counts
+        await loop.sleep(0.03)       # the stale wake lands too
+        eq(finishes(c.send, reply), 3, "result")
         eq(p.polls, 3, "polls")
         p2 = yp.Probe()
-        r = await asyncio.create_task(yp.scripted(
+        r = await loop.spawn(yp.scripted(
             ["wake", ("wake_after", 0.0), "wake", ("wake_after", 0.01),
-             ("ready", 4)], p2))
+             ("ready", 4)], p2)).wait()
         eq((r, p2.polls), (4, 5), "task result and polls")
     loop.run(main)
 
 
-@clause("pending.loop-closed")
+@clause("pending.loop-closed", runtimes=ASYNCIO)
 def loop_closed(yp, loop):
     ev = loop.new_loop()
     p = yp.Probe()
@@ -171,6 +170,6 @@ def many(yp, loop):
                               ("wake_after", rnd.uniform(0, 0.02)),
                               ("ready", i)]) for i in range(200)]
         coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
-        return await asyncio.gather(*coros)
+        return await loop.gather(*coros)
     eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
        "results of 250 concurrent coroutines")

@@ -1,9 +1,10 @@
 """send -> poll: one poll per send, and what a finished poll produces."""
 import asyncio
 
-from . import clause
-from ._support import (Fail, Skip, check, drive, eq, finishes, polls_before, raises,
-                       reuse_error, run_by_hand, same, settle, steps, await_in)
+from . import ASYNCIO_FAMILY, clause
+from ._support import (Fail, Skip, check, eq, finishes, polls_before, raises,
+                       reuse_error, run_by_hand, same, steps, suspended,
+                       await_in)
 
 
 @clause("send.one-poll", "fixture.probe")
@@ -24,7 +25,7 @@ def spurious_poll(yp, loop):
         p = yp.Probe()
         c = yp.scripted(["pending", ("wake_after", 5.0), ("ready", 7)], p)
         y1 = c.send(None)
-        check(asyncio.isfuture(y1), f"first send yielded {y1!r}")
+        check(suspended(y1), f"first send yielded {y1!r}")
         c.send(None)                    # not woken: polls anyway
         eq(p.polls, 2, "polls after two sends without a wake")
         eq(finishes(c.send, None), 7, "third send's result")
@@ -32,7 +33,7 @@ def spurious_poll(yp, loop):
     loop.run(main)
 
 
-@clause("send.value-ignored")
+@clause("send.value-ignored", runtimes=ASYNCIO_FAMILY)
 def value_ignored(yp, way, loop):
     p = yp.Probe()
     c = yp.scripted(steps(way, ("ready", "v")), p)
@@ -55,10 +56,7 @@ def next_is_send_none(yp, way, loop):
                 y = c.__next__()
             except StopIteration as e:
                 return e.value
-            if y is None:
-                await asyncio.sleep(0)
-            else:
-                await settle(y)
+            await loop.forward(y)     # __next__ sends None, whatever comes back
         raise Fail("did not finish")
     eq(loop.run(main), "n", "result via __next__")
     eq(p.polls, polls_before(way) + 1, "polls via __next__")

@@ -2,9 +2,9 @@
 import asyncio
 import warnings
 
-from . import clause
+from . import ASYNCIO, clause
 from ._support import (check, collect, eq, finishes, polls_before, raises,
-                       reuse_error, same, steps, suspend, ticks, until)
+                       reuse_error, same, steps, suspend, suspended, ticks)
 
 
 def _pending(yp, way, p=None):
@@ -132,7 +132,7 @@ def handle_stores(yp, loop):
     async def main():
         for make in (yp.cancellable, lambda: yp.cancellable_sleep(30)):
             c = make()
-            check(asyncio.isfuture(c.send(None)), "first poll should pend")
+            check(suspended(c.send(None)), "first poll should pend")
             exc = KeyError("stored")
             same(finishes(c.throw, exc, what="throw with a handle"), exc,
                  "result (the thrown exception, returned)")
@@ -151,19 +151,17 @@ def handle_fresh(yp):
 @clause("throw.handle-keeps-future", "fixture.sleep-loop")
 def handle_keeps_future(yp, loop):
     async def main():
-        t = asyncio.create_task(yp.sleep_loop())
-        await asyncio.sleep(0.1)
+        t = loop.spawn(yp.sleep_loop())
+        await loop.sleep(0.1)
         t.cancel()
-        n = await t
+        n = await t.wait()
         check(not t.cancelled(), "task cancelled despite the handle")
         check(isinstance(n, int) and n >= 3,
               f"sleep_loop counted {n!r} sleeps in 0.1 s (want >= 3)")
         c = yp.sleep_loop()
         y = c.send(None)
         for _ in range(3):
-            y._asyncio_future_blocking = False
-            await asyncio.wait({y}, timeout=5)
-            y = c.send(None)
+            y = c.send(await loop.forward(y))
         n = finishes(c.throw, asyncio.CancelledError(), what="throw")
         eq(n, 3, "sleeps counted before the throw")
     loop.run(main)
@@ -173,28 +171,23 @@ def handle_keeps_future(yp, loop):
 def task_cancel(yp, way, loop):
     async def main():
         p = yp.Probe()
-        t = asyncio.create_task(_pending(yp, way, p))
-        await asyncio.sleep(0)
+        t = loop.spawn(_pending(yp, way, p))
+        await loop.checkpoint()
         until_polled = polls_before(way) + 1
         for _ in range(500):
             if p.polls >= until_polled:
                 break
-            await asyncio.sleep(0.002)
+            await loop.sleep(0.002)
         eq(p.polls, until_polled, "polls before cancel")
         t.cancel()
-        try:
-            await t
-        except asyncio.CancelledError:
-            pass
-        else:
-            check(False, "awaiting the cancelled task did not raise")
+        await t.join()
         check(t.cancelled(), "task not cancelled")
         check(p.dropped, "future not dropped by Task.cancel()")
         eq(p.polls, until_polled, "polls after cancel")
     loop.run(main)
 
 
-@clause("throw.task-cancel", "throw.no-handle-fresh")
+@clause("throw.task-cancel", "throw.no-handle-fresh", runtimes=ASYNCIO)
 def task_cancel_before_first_poll(yp, loop):
     async def main():
         p = yp.Probe()
@@ -213,17 +206,18 @@ def task_cancel_before_first_poll(yp, loop):
 def task_cancel_handle(yp, loop):
     async def main():
         for make in (yp.cancellable, lambda: yp.cancellable_sleep(30)):
-            t = asyncio.create_task(make())
+            t = loop.spawn(make())
             await ticks()
-            t.cancel("why")
-            r = await t
-            check(isinstance(r, asyncio.CancelledError),
-                  f"task result {r!r}, not the CancelledError")
+            t.cancel()
+            r = await t.wait()
+            check(isinstance(r, loop.cancelled_exc),
+                  f"task result {r!r}, not the runtime's cancellation "
+                  f"({loop.cancelled_exc.__name__})")
             check(not t.cancelled(), "task.cancelled() is true")
     loop.run(main)
 
 
-@clause("throw.wait-for-timeout")
+@clause("throw.wait-for-timeout", runtimes=ASYNCIO)
 def wait_for_timeout(yp, way, loop):
     async def main():
         p = yp.Probe()
@@ -240,7 +234,7 @@ def wait_for_timeout(yp, way, loop):
     loop.run(main)
 
 
-@clause("throw.taskgroup")
+@clause("throw.taskgroup", runtimes=ASYNCIO)
 def taskgroup(yp, way, loop):
     async def main():
         p = yp.Probe()
@@ -266,7 +260,7 @@ def taskgroup(yp, way, loop):
     loop.run(main)
 
 
-@clause("throw.timeout-cm")
+@clause("throw.timeout-cm", runtimes=ASYNCIO)
 def timeout_cm(yp, way, loop):
     async def main():
         p = yp.Probe()

@@ -7,7 +7,8 @@
 include "yp_native.py"
 
 __yp_conformance__ = {
-    "contract": "1.0",
+    "contract": "1.1",
+    "runtimes": ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"],
     "implementation": "cython",
     "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
     "cannot": {},

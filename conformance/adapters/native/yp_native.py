@@ -6,10 +6,13 @@ only models, in Python, what a future-based implementation adds on top:
 * a *poll* is one resumption of the coroutine body (``Probe.polls``);
 * *drop* runs exactly once -- in the body's ``finally`` when it ends, or via
   ``weakref.finalize`` when a never-started coroutine is freed;
-* the *waker* is ``loop.call_soon_threadsafe`` from an OS thread, guarded
-  against a closed loop;
+* a *Pending* and its *waker* use the running library's own primitives: an
+  asyncio future woken by ``loop.call_soon_threadsafe`` from an OS thread
+  (guarded against a closed loop), or trio's ``wait_task_rescheduled`` woken
+  through ``TrioToken.run_sync_soon`` (anyio runs on either);
 * a *cancel handle* is a ``try/except BaseException`` around the suspension,
-  returning the thrown exception object;
+  returning the thrown exception object (under trio, the ``Cancelled`` that
+  arrives as an ``outcome.Error``);
 * *borrows* are a flag on ``Counter`` taken on the first poll and released
   in ``finally``;
 * *detach* is a blocking call through ``ctypes.CDLL`` (which releases the
@@ -22,13 +25,15 @@ Python that Cython 0.29 compiles into its own coroutine type.
 import asyncio
 import ctypes
 import math
+import sys
 import threading
 import time
 import weakref
 
 __yp_conformance__ = {
-    "contract": "1.0",
+    "contract": "1.1",
     "implementation": "native",
+    "runtimes": ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"],
     "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
     "cannot": {},
 }
@@ -37,45 +42,146 @@ __yp_conformance__ = {
 # --- suspension ----------------------------------------------------------------
 
 class _Yield:
-    """``await _Yield(x)`` yields x once; whatever is sent back is ignored
-    (a spurious resumption is just another poll)."""
+    """``await _Yield(x)`` yields x once.  What is sent back is a poll: None
+    under asyncio (or by hand), an outcome under trio, where an
+    ``outcome.Error`` is how trio delivers cancellation -- it is raised
+    here, where a throw() would have surfaced."""
     __slots__ = ("value",)
 
     def __init__(self, value):
         self.value = value
 
     def __await__(self):
-        yield self.value
+        sent = yield self.value
+        _unwrap(sent)
 
 
-def _pending(fut):
-    """A real Pending: yield the loop future, as next(iter(fut)) would."""
-    if fut.done():
-        return _Yield(None)          # woken during the poll: sleep(0)
-    fut._asyncio_future_blocking = True
-    return _Yield(fut)
+def _unwrap(sent):
+    if sent is not None and _outcome is not None \
+            and isinstance(sent, _outcome.Error):
+        sent.unwrap()
 
 
-def _running_loop():
-    return asyncio.get_running_loop()   # RuntimeError: no running event loop
+try:
+    import outcome as _outcome
+except ImportError:
+    _outcome = None
 
 
-def _wake(loop, fut):
-    """The waker: callable from any thread, any number of times, late."""
-    def release():
-        if not fut.done():
-            fut.set_result(None)
+def _running_trio():
+    """The trio module when this thread runs a trio task (trio itself or
+    anyio's trio backend), else None: asyncio, or no loop at all."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return None
     try:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(release)
+        trio.lowlevel.current_task()
     except RuntimeError:
-        pass                             # closed between the check and call
+        return None
+    return trio
 
 
-def _wake_after(loop, fut, seconds):
+def _first_yield(coro):
+    """The message an awaitable yields to trio (public functions only)."""
+    msg = coro.send(None)
+    coro.close()
+    return msg
+
+
+_trio_yield_now = []     # trio's cancel_shielded_checkpoint message, once
+
+
+def _yield_now():
+    """Woken during the poll: give the loop one turn and poll again --
+    None for asyncio (like asyncio.sleep(0)), trio's
+    cancel_shielded_checkpoint message under trio."""
+    trio = _running_trio()
+    if trio is None:
+        return _Yield(None)
+    if not _trio_yield_now:
+        _trio_yield_now.append(
+            _first_yield(trio.lowlevel.cancel_shielded_checkpoint()))
+    return _Yield(_trio_yield_now[0])
+
+
+class _Wait:
+    """One Pending of a future, for the library that is running.
+
+    asyncio: a future of the running loop, woken through
+    ``loop.call_soon_threadsafe`` (``asyncio.get_running_loop()`` raises
+    "no running event loop" outside one).  trio: ``wait_task_rescheduled``,
+    woken through ``TrioToken.run_sync_soon``; the task to reschedule is
+    held only while it is suspended on this wait, so a wake after the wait
+    ended, after an abort (cancellation) or after ``trio.run`` returned
+    reschedules nothing.  ``wake()`` may be called from any thread, any
+    number of times, late."""
+    __slots__ = ("loop", "fut", "trio", "token", "task", "woken")
+
+    def __init__(self):
+        self.woken = False
+        self.task = None
+        self.loop = self.fut = self.token = None
+        self.trio = _running_trio()
+        if self.trio is not None:
+            self.token = self.trio.lowlevel.current_trio_token()
+        else:
+            self.loop = asyncio.get_running_loop()
+            self.fut = self.loop.create_future()
+
+    @property
+    def done(self):
+        return self.woken if self.fut is None else self.fut.done()
+
+    def wake(self):
+        self.woken = True
+        try:
+            if self.token is not None:
+                self.token.run_sync_soon(self._reschedule)
+            elif not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self._release)
+        except RuntimeError:
+            pass           # the loop closed / trio.run returned meanwhile
+
+    def _release(self):
+        if not self.fut.done():
+            self.fut.set_result(None)
+
+    def _reschedule(self):
+        # On trio's thread, inside the run: must never raise.
+        task, self.task = self.task, None
+        if task is not None:
+            self.trio.lowlevel.reschedule(task)
+
+    def _abort(self, raise_cancel):
+        self.task = None   # disarmed: trio reschedules the task itself
+        return self.trio.lowlevel.Abort.SUCCEEDED
+
+    def __await__(self):
+        """One real Pending (or a yield-now if already woken)."""
+        if self.fut is not None:
+            if self.fut.done():
+                sent = yield None
+            else:
+                self.fut._asyncio_future_blocking = True
+                sent = yield self.fut
+        elif self.woken:
+            sent = yield from _yield_now().__await__()
+            return
+        else:
+            lowlevel = self.trio.lowlevel
+            self.task = lowlevel.current_task()
+            try:
+                sent = yield _first_yield(
+                    lowlevel.wait_task_rescheduled(self._abort))
+            finally:
+                self.task = None
+        _unwrap(sent)
+
+
+def _wake_after(wait, seconds):
     def run():
         time.sleep(seconds)
-        _wake(loop, fut)
+        wait.wake()
     threading.Thread(target=run, daemon=True).start()
 
 
@@ -197,13 +303,12 @@ def scripted(steps, probe=None):
                 if kind == "raise":
                     raise arg
                 if kind == "wake":
-                    await _Yield(None)
+                    await _yield_now()
                     continue
-                loop = _running_loop()
-                fut = loop.create_future()
+                wait = _Wait()
                 if kind == "wake_after":
-                    _wake_after(loop, fut, arg)
-                await _pending(fut)
+                    _wake_after(wait, arg)
+                await wait
         finally:
             drop()
     return drop.attach(body(), "scripted")
@@ -216,11 +321,10 @@ def sleep(seconds, result=None):
     s = _seconds(seconds, "seconds")
 
     async def body():
-        loop = _running_loop()
-        fut = loop.create_future()
-        _wake_after(loop, fut, s)
-        while not fut.done():
-            await _pending(fut)
+        wait = _Wait()
+        _wake_after(wait, s)
+        while not wait.done:
+            await wait
         return result
     return _Drop(_noop).attach(body(), "sleep")
 
@@ -229,10 +333,9 @@ def cancellable():
     """Waits only for cancellation; completes with the exception thrown in."""
     async def body():
         try:
-            loop = _running_loop()
-            fut = loop.create_future()
+            wait = _Wait()
             while True:
-                await _pending(fut)
+                await wait
         except BaseException as exc:     # the cancel handle
             return exc
     return _Drop(_noop).attach(body(), "cancellable")
@@ -244,11 +347,10 @@ def cancellable_sleep(seconds):
 
     async def body():
         try:
-            loop = _running_loop()
-            fut = loop.create_future()
-            _wake_after(loop, fut, s)
-            while not fut.done():
-                await _pending(fut)
+            wait = _Wait()
+            _wake_after(wait, s)
+            while not wait.done:
+                await wait
             return 42
         except BaseException as exc:
             return exc
@@ -261,11 +363,10 @@ def sleep_loop():
         count = 0
         try:
             while True:
-                loop = _running_loop()
-                fut = loop.create_future()
-                _wake_after(loop, fut, 0.001)
-                while not fut.done():
-                    await _pending(fut)
+                wait = _Wait()
+                _wake_after(wait, 0.001)
+                while not wait.done:
+                    await wait
                 count += 1
         except BaseException:
             return count
@@ -322,7 +423,7 @@ class Counter:
             try:
                 if not resolve:
                     while True:              # never completes, never wakes
-                        await _pending(_running_loop().create_future())
+                        await _Wait()
                 if exclusive:
                     counter._value += 1
                 return counter._value

@@ -1,0 +1,1 @@
+"""Driven by trio: the counterparts of the asyncio-specific clauses."""
