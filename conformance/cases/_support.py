@@ -137,15 +137,20 @@ async def settle(fut, what="the yielded future"):
     check(done, f"{what} was not woken within {WAIT}s")
 
 
-async def drive(coro, value=None):
+async def drive(coro, value=None, after=None):
     """Drive coro by hand inside Runtime.run(), like the runtime's task
     does: each yield is handed to the runtime (``forward``) and what comes
     back is sent in -- or ``value`` on every send when it is not None.
+    ``after=[y]`` continues a coroutine whose last yield y the case holds
+    (forwarding y first).
 
     Returns (result, yields): every value the coroutine yielded."""
     rt = current()
     yields = []
     send = value
+    if after:
+        reply = await rt.forward(after[0])
+        send = reply if value is None else value
     for _ in range(10000):
         try:
             y = coro.send(send)

@@ -1,1 +1,275 @@
-"""Driven by trio: the counterparts of the asyncio-specific clauses."""
+"""Driven by trio: the counterparts of the asyncio-specific clauses.
+
+These run under the runtimes whose scheduler is trio's (``trio`` and
+``anyio-trio``).  By hand, a case hands every ``WaitTaskRescheduled`` it
+receives to trio (``loop.forward``), or throws into / closes the coroutine,
+before it waits for anything else: a yielded suspension is a promise that
+the task is waiting on it, and a wake of a task that is not waiting there
+kills the run.
+"""
+import time
+
+import outcome
+
+from . import TRIO_FAMILY, clause
+from ._support import (LATER, Fail, check, drive, eq, finishes, polls_before,
+                       raises, reuse_error, same, steps, suspend, ticks)
+
+
+def _pending(yp, way, p=None):
+    return yp.scripted(steps(way, "pending", ("ready", "unreachable")), p)
+
+
+async def _until_polled(loop, p, n):
+    for _ in range(500):
+        if p.polls >= n:
+            return
+        await loop.sleep(0.002)
+    eq(p.polls, n, "polls before the cancellation")
+
+
+@clause("trio.await", runtimes=TRIO_FAMILY)
+def await_(yp, way, loop):
+    obj = object()
+    exc = KeyError("k")
+
+    async def main():
+        a = await yp.scripted(steps(way, ("ready", obj)))
+        b = await yp.sleep(0.01, "b")
+        t = loop.spawn(yp.scripted(steps(way, ("ready", "t"))))
+        try:
+            await yp.scripted(steps(way, ("raise", exc)))
+        except KeyError as e:
+            same(e, exc, "exception raised by await")
+        else:
+            raise Fail("await of a failing future did not raise")
+        return a, b, await t.wait()
+    r = loop.run(main)
+    same(r[0], obj, "await result")
+    eq(r[1:], ("b", "t"), "await of sleep(), nursery task's result")
+
+
+@clause("trio.pending-suspends", runtimes=TRIO_FAMILY)
+def pending_suspends(yp, loop):
+    async def main():
+        for script in (["pending", ("ready", 1)],
+                       [("wake_after", LATER), ("ready", 1)]):
+            p = yp.Probe()
+            c = yp.scripted(script, p)
+            y = c.send(None)
+            eq(loop.classify(y), "suspend",
+               f"{script[0]!r}: what the real Pending yielded ({y!r})")
+            check(callable(getattr(y, "abort_func", None)),
+                  f"{script[0]!r}: the message carries no abort_func")
+            if script[0] == "pending":
+                c.close()                 # nothing will wake it
+                check(p.dropped, "close() did not drop the future")
+                continue
+            reply = await loop.forward(y)     # trio reschedules on the wake
+            check(isinstance(reply, outcome.Value),
+                  f"trio resumed the task with {reply!r}")
+            eq(finishes(c.send, reply, what="send(outcome.Value(None))"), 1,
+               "result")
+            eq(p.polls, 2, "polls (the resumption is one poll)")
+        return await yp.sleep(LATER, "slept")
+    eq(loop.run(main), "slept", "await sleep() under trio")
+
+
+@clause("trio.wake-yields-checkpoint", runtimes=TRIO_FAMILY)
+def wake_yields_checkpoint(yp, loop):
+    async def main():
+        p = yp.Probe()
+        c = yp.scripted(["wake", "wake", ("ready", 3)], p)
+        reply = None
+        for i in range(2):
+            y = c.send(reply)
+            check(y is not None, f"yield {i + 1} after a wake during the poll "
+                                 f"is None, which trio rejects")
+            eq(loop.classify(y), "yield-now",
+               f"yield {i + 1} after a wake during the poll ({y!r})")
+            reply = await loop.forward(y)
+        eq(finishes(c.send, reply), 3, "result")
+        eq(p.polls, 3, "polls")
+        return await loop.spawn(yp.scripted(["wake", ("ready", 4)])).wait()
+    eq(loop.run(main), 4, "task result")
+
+
+@clause("trio.cancel-handle", runtimes=TRIO_FAMILY)
+def cancel_handle(yp, loop):
+    async def main():
+        for make in (yp.cancellable, lambda: yp.cancellable_sleep(30)):
+            t = loop.spawn(make())
+            await ticks()
+            t.cancel()
+            r = await t.wait()
+            check(isinstance(r, loop.cancelled_exc),
+                  f"task result {r!r}, not trio's Cancelled")
+            check(not t.cancelled(), "the Cancelled left the coroutine "
+                                     "although it has a handle")
+            c = make()
+            check(loop.classify(c.send(None)) == "suspend",
+                  "first poll should suspend")
+            exc = KeyError("sent as outcome.Error")
+            same(finishes(c.send, outcome.Error(exc),
+                          what="send(outcome.Error(exc)) with a handle"),
+                 exc, "result (the exception, returned)")
+            reuse_error(c.send, None, what="send after completion")
+    loop.run(main)
+
+
+@clause("trio.cancel-drops", runtimes=TRIO_FAMILY)
+def cancel_drops(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        t = loop.spawn(_pending(yp, way, p))
+        n = polls_before(way) + 1
+        await _until_polled(loop, p, n)
+        t.cancel()
+        await t.join()
+        check(t.cancelled(), "the task did not end by its cancellation")
+        check(p.dropped, "future not dropped by the cancellation")
+        eq(p.polls, n, "polls after the cancellation")
+
+        p = yp.Probe()
+        c = _pending(yp, way, p)
+        await suspend(c, way)
+        exc = KeyError("sent as outcome.Error")
+        same(raises(KeyError, c.send, outcome.Error(exc),
+                    what="send(outcome.Error(exc)) without a handle"),
+             exc, "exception raised")
+        check(p.dropped, "future not dropped by an outcome.Error")
+        eq(p.polls, n, "polls (an outcome.Error must not poll)")
+        reuse_error(c.send, None, what="send after the error")
+    loop.run(main)
+
+
+@clause("trio.nursery", runtimes=TRIO_FAMILY)
+def nursery(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        boom = ValueError("sibling")
+
+        async def sibling():
+            await loop.sleep(0.03)
+            raise boom
+        try:
+            async with loop.group() as g:
+                t1 = g.spawn(_pending(yp, way, p))
+                t2 = g.spawn(yp.cancellable())
+                g.spawn(sibling())
+        except BaseException as e:      # noqa: B902 -- group types vary
+            same_list = loop.leaves(e)
+            check(len(same_list) == 1 and same_list[0] is boom,
+                  f"errors out of the nursery: {same_list!r}, want [boom]")
+        else:
+            raise Fail("the nursery did not raise")
+        check(t1.done() and t1.outcome[0] == "error"
+              and isinstance(t1.outcome[1], loop.cancelled_exc),
+              f"coroutine without a handle: {t1.outcome!r}")
+        check(p.dropped, "future without a handle not dropped")
+        check(t2.outcome is not None and t2.outcome[0] == "value"
+              and isinstance(t2.outcome[1], loop.cancelled_exc),
+              f"coroutine with a handle: {t2.outcome!r}")
+    loop.run(main)
+
+
+@clause("trio.move-on-after", runtimes=TRIO_FAMILY)
+def move_on_after(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        async with loop.move_on_after(0.05) as s:
+            await _pending(yp, way, p)
+        check(s.cancelled_caught, "the scope did not catch the cancellation")
+        check(p.dropped, "future not dropped after move_on_after")
+        async with loop.move_on_after(0.05):
+            r = await yp.cancellable()
+        check(isinstance(r, loop.cancelled_exc),
+              f"cancellable() under move_on_after gave {r!r}")
+        async with loop.move_on_after(5) as s:
+            a = await yp.scripted(steps(way, ("ready", "a")))
+        eq(a, "a", "result inside a scope that does not expire")
+        check(not s.cancelled_caught, "a scope that did not expire caught")
+    loop.run(main)
+
+
+@clause("trio.fail-after", runtimes=TRIO_FAMILY)
+def fail_after(yp, way, loop):
+    async def main():
+        p = yp.Probe()
+        try:
+            async with loop.fail_after(0.05):
+                await _pending(yp, way, p)
+        except loop.TimeoutError:
+            pass
+        else:
+            raise Fail("fail_after did not expire")
+        check(p.dropped, "future not dropped after fail_after")
+        async with loop.fail_after(5):
+            return await yp.scripted(steps(way, ("ready", "b")))
+    eq(loop.run(main), "b", "result inside fail_after that does not expire")
+
+
+@clause("trio.stale-wake", runtimes=TRIO_FAMILY)
+def stale_wake(yp, loop):
+    delay = max(0.05, 2 * LATER)
+
+    async def main():
+        # The waker of poll 1 fires while the task waits on poll 2.
+        p = yp.Probe()
+        c = yp.scripted([("wake_after", delay), "pending", ("ready", "no")], p)
+        c.send(None)
+        y = c.send(None)             # a spurious poll 2: Pending, no wake
+        async with loop.move_on_after(delay * 6) as s:
+            await drive(c, after=[y])
+        eq(p.polls, 2, "polls: the stale waker of poll 1 rescheduled the "
+                       "task waiting on poll 2 (polls == 3)")
+        check(s.cancelled_caught and p.dropped,
+              "the coroutine waiting on poll 2 was not cancelled and dropped")
+        # A wake arriving after trio cancelled the wait (abort_fn), with and
+        # without a handle, must not reschedule the task's next wait.
+        for make in (lambda: yp.scripted([("wake_after", delay), "pending"]),
+                     lambda: yp.cancellable_sleep(delay)):
+            async with loop.move_on_after(delay / 5):
+                await make()
+            t0 = time.monotonic()
+            await loop.sleep(delay * 4)  # the wake lands during this sleep
+            dt = time.monotonic() - t0
+            check(dt >= delay * 4 * 0.95,
+                  f"sleep({delay * 4}) returned after {dt:.3f}s: a wake "
+                  f"after the cancellation rescheduled the task")
+    loop.run(main)
+
+
+@clause("trio.run-finished", runtimes=TRIO_FAMILY)
+def run_finished(yp, loop):
+    delay = max(0.2, 10 * LATER)
+    p = yp.Probe()
+    c = yp.scripted([("wake_after", delay), "pending"], p)
+    s = yp.sleep(delay)
+    cs = yp.cancellable_sleep(delay)
+
+    async def start():
+        # Suspended by hand and never forwarded: the run ends long before
+        # the wakes (delay), which then meet a finished run.
+        for x in (c, s, cs):
+            eq(loop.classify(x.send(None)), "suspend", "first poll")
+    loop.run(start)
+    time.sleep(delay * 2.5)           # the wakes hit the finished run
+    for x in (c, s, cs):
+        x.close()
+    check(p.dropped, "close() after trio.run returned did not drop")
+
+
+@clause("trio.many", runtimes=TRIO_FAMILY)
+def many(yp, loop):
+    import random
+    rnd = random.Random(4321)
+
+    async def main():
+        coros = [yp.scripted([("wake_after", rnd.uniform(0, 0.05)),
+                              ("wake_after", rnd.uniform(0, 0.02)),
+                              ("ready", i)]) for i in range(200)]
+        coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
+        return await loop.gather(*coros)
+    eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
+       "results of 250 concurrent coroutines")

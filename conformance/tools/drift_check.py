@@ -40,7 +40,7 @@ def main():
         print("drift:", p)
     n_inst = sum(len(c.ways) * len(c.loops) for c in cases)
     print(f"{len(clause_ids)} clauses, {len(cases)} cases "
-          f"({n_inst} instances with both loops); "
+          f"({n_inst} instances over every runtime); "
           f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
     return 1 if problems else 0
 

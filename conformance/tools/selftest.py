@@ -132,6 +132,24 @@ def main(exe):
     expect(rc == 0 and "matches its expectations" in out,
            "the generated expectations file matches the run", out)
 
+    # Runtimes: an unknown one claimed or asked for is a harness error; a
+    # 1.0 adapter claims asyncio and uvloop, so its trio instances SKIP.
+    rc, out = run(exe, "--impl", "yc_bad_runtime", *base)
+    expect(rc == 2 and "unknown runtimes" in out and "curio" in out,
+           "harness error for an unknown claimed runtime", out)
+    rc, out = run(exe, "--impl", "yp_native", *base, "--loop", "curio")
+    expect(rc == 2 and "unknown loop" in out, "--loop curio: exit 2", out)
+    rc, out = run(exe, "--impl", "yc_contract10", *base, "--filter",
+                  "fixture::counter", "--loop", "trio,asyncio",
+                  "--expectations", "none", "--json", js)
+    st = {c["loop"]: (c["status"], c["message"])
+          for c in json.load(open(js))["cases"]}
+    expect(rc == 0 and st.get("asyncio", ("",))[0] == "PASS"
+           and st.get("trio", ("",))[0] == "SKIP"
+           and "not claimed" in st["trio"][1],
+           "a 1.0 adapter: asyncio runs, trio SKIPs as not claimed",
+           json.dumps(st) + out)
+
     print(f"{'all ok' if not failures else f'{len(failures)} failed'}")
     return 1 if failures else 0
 
