@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-# fault -> (filter, clauses of which at least one must fail)
+# fault -> (filter, clauses of which at least one must fail[, --loop])
 FAULTS = {
     "borrow_never_released": ("borrow", ["borrow.released"]),
     "drop_skipped": ("throw,send.drop-on-finish",
@@ -33,6 +33,9 @@ FAULTS = {
     "cancel_drops": ("throw", ["throw.handle-keeps-future",
                                "throw.handle-stores",
                                "throw.task-cancel-handle"]),
+    # trio's runtime: caught under --loop trio.
+    "trio_stale_reschedule": ("trio", ["trio.stale-wake"], "trio"),
+    "trio_error_unrouted": ("trio", ["trio.cancel-handle"], "trio"),
 }
 
 
@@ -47,11 +50,12 @@ def main(argv):
             print(f"skip {name}: not built ({d})")
             continue
         ran += 1
-        flt, must = FAULTS[name]
+        flt, must, *loop = FAULTS[name]
         js = os.path.join(tmp, name + ".json")
         p = subprocess.run([exe, "--impl", "yieldpoint", "--path", d,
                             "--expectations", "none", "--filter", flt,
-                            "--timeout", "15", "--json", js],
+                            "--timeout", "15", "--json", js]
+                           + (["--loop", loop[0]] if loop else []),
                            capture_output=True, text=True, timeout=1800)
         try:
             rep = json.load(open(js))
