@@ -213,30 +213,42 @@ def fail_after(yp, way, loop):
 def stale_wake(yp, loop):
     delay = max(0.05, 2 * LATER)
 
+    async def not_cut_short(what):
+        """The pending wakes land during this sleep: none may end it."""
+        t0 = time.monotonic()
+        await loop.sleep(delay * 4)
+        dt = time.monotonic() - t0
+        check(dt >= delay * 4 * 0.95,
+              f"sleep({delay * 4}) returned after {dt:.3f}s: a wake {what} "
+              f"rescheduled the task")
+
     async def main():
-        # The waker of poll 1 fires while the task waits on poll 2.
-        p = yp.Probe()
-        c = yp.scripted([("wake_after", delay), "pending", ("ready", "no")], p)
+        # Wakes arriving after the coroutine finished or was closed.
+        c = yp.scripted([("wake_after", delay), ("ready", 1)])
         c.send(None)
-        y = c.send(None)             # a spurious poll 2: Pending, no wake
-        async with loop.move_on_after(delay * 6) as s:
-            await drive(c, after=[y])
-        eq(p.polls, 2, "polls: the stale waker of poll 1 rescheduled the "
-                       "task waiting on poll 2 (polls == 3)")
-        check(s.cancelled_caught and p.dropped,
-              "the coroutine waiting on poll 2 was not cancelled and dropped")
+        eq(finishes(c.send, None), 1, "spurious second poll finishes")
+        c2 = yp.scripted([("wake_after", delay), "pending"])
+        c2.send(None)
+        c2.close()
+        await not_cut_short("after the coroutine finished or was closed")
+        # Two wakes for one suspension (the stale waker of poll 1 and poll
+        # 2's own): the coroutine resumes (a stale waker may cause a
+        # spurious poll), and the second wake reschedules nothing.
+        p = yp.Probe()
+        c = yp.scripted([("wake_after", delay), ("wake_after", 2 * delay),
+                         ("ready", "r")], p)
+        c.send(None)
+        y = c.send(None)             # poll 2 before poll 1's wake
+        eq((await drive(c, after=[y]))[0], "r", "result")
+        eq(p.polls, 3, "polls")
+        await not_cut_short("of a suspension that had already resumed")
         # A wake arriving after trio cancelled the wait (abort_fn), with and
-        # without a handle, must not reschedule the task's next wait.
+        # without a handle.
         for make in (lambda: yp.scripted([("wake_after", delay), "pending"]),
                      lambda: yp.cancellable_sleep(delay)):
             async with loop.move_on_after(delay / 5):
                 await make()
-            t0 = time.monotonic()
-            await loop.sleep(delay * 4)  # the wake lands during this sleep
-            dt = time.monotonic() - t0
-            check(dt >= delay * 4 * 0.95,
-                  f"sleep({delay * 4}) returned after {dt:.3f}s: a wake "
-                  f"after the cancellation rescheduled the task")
+            await not_cut_short("after trio cancelled the wait")
     loop.run(main)
 
 
