@@ -223,6 +223,21 @@ def stale_wake(yp, loop):
               f"rescheduled the task")
 
     async def main():
+        # A foreign wake queued (run_sync_soon) before trio cancels the
+        # wait, delivered after the abort: the abort was the one reschedule.
+        # trio runs a batch of ready tasks in either order, so repeat.
+        for i in range(8):
+            p = yp.Probe()
+            t = loop.spawn(yp.scripted([("wake_after", delay), "pending"], p)
+                           if i % 2 else yp.cancellable_sleep(delay))
+            if i % 2:
+                await _until_polled(loop, p, 1)
+            else:
+                await ticks()
+            time.sleep(delay * 2)    # trio's thread blocked: the wake queues
+            t.cancel()               # abort_fn runs now, before the wake
+            await t.join()
+            await not_cut_short("queued before trio cancelled the wait")
         # Wakes arriving after the coroutine finished or was closed.
         c = yp.scripted([("wake_after", delay), ("ready", 1)])
         c.send(None)
