@@ -1,12 +1,13 @@
 """The coroutine object: ABCs, names, reuse, re-entrancy, warnings, am_send."""
 import asyncio
 import collections.abc
+import inspect
 import ctypes
 import warnings
 
 from . import clause
 from ._support import (Fail, check, collect, eq, finishes, raises, reuse_error,
-                       same, steps, suspend)
+                       same, steps, suspend, suspended)
 
 
 def _all(yp):
@@ -156,6 +157,73 @@ def reentrant(yp, way, loop):
               f"executing'), got {getattr(t, '__name__', t)}: {msg}")
     eq(len(seen), 4, "re-entrant calls made")
     check(p.dropped, "future not dropped after finishing")
+
+
+def _stages(yp, loop, look):
+    """look(c, stage) at every stage of a scripted coroutine's life."""
+    box = []
+
+    def inside():
+        look(box[0], "running")
+        return ("ready", 1)
+
+    async def main():
+        c = yp.scripted(["pending", ("call", inside)])
+        box.append(c)
+        look(c, "created")
+        check(suspended(c.send(None)), "first poll should suspend")
+        look(c, "suspended")
+        finishes(c.send, None)
+        box.clear()
+        look(c, "finished")
+        c = yp.scripted([("raise", KeyError)])
+        raises(KeyError, c.send, None)
+        look(c, "failed")
+        c = yp.scripted(["pending"])
+        c.send(None)
+        c.close()
+        look(c, "closed while suspended")
+    loop.run(main)
+
+
+@clause("coro.introspection")
+def introspection(yp, loop):
+    seen = []
+
+    def look(c, stage):
+        running = getattr(c, "cr_running", "missing")
+        susp = getattr(c, "cr_suspended", "missing")
+        aw = getattr(c, "cr_await", "missing")
+        seen.append((stage, running, susp,
+                     "missing" if aw == "missing" else aw is not None))
+    _stages(yp, loop, look)
+    want = [("created", False, False, False), ("suspended", False, True, True),
+            ("running", True, False, False), ("finished", False, False, False),
+            ("failed", False, False, False),
+            ("closed while suspended", False, False, False)]
+    for got, exp in zip(seen, want):
+        eq(got[1:], exp[1:], f"{exp[0]}: (cr_running, cr_suspended, "
+                             f"cr_await is not None)")
+    eq(len(seen), len(want), "stages seen")
+
+
+@clause("coro.getcoroutinestate")
+def getcoroutinestate(yp, loop):
+    seen = []
+
+    def look(c, stage):
+        try:
+            seen.append((stage, inspect.getcoroutinestate(c)))
+        except Exception as e:          # noqa: B902 -- reported below
+            seen.append((stage, f"{type(e).__name__}: {e}"))
+    _stages(yp, loop, look)
+    eq(seen, [("created", inspect.CORO_CREATED),
+              ("suspended", inspect.CORO_SUSPENDED),
+              ("running", inspect.CORO_RUNNING),
+              ("finished", inspect.CORO_CLOSED),
+              ("failed", inspect.CORO_CLOSED),
+              ("closed while suspended", inspect.CORO_CLOSED)],
+       "inspect.getcoroutinestate() at each stage")
 
 
 def _warnings_of(fn):

@@ -86,6 +86,23 @@ def args_type(yp):
         raises(TypeError, c.send, None, what=f"first send of {what}")
 
 
+@clause("fixture.args-value")
+def args_value(yp):
+    at_call = variant("arg_check") != "first_poll"
+    for fn in ("sleep", "cancellable_sleep"):
+        for bad in (-1, -0.5, float("nan"), float("inf")):
+            what = f"{fn}({bad!r})"
+            call = getattr(yp, fn)
+            if at_call:
+                raises(ValueError, call, bad, what=what)
+                continue
+            try:
+                c = call(bad)
+            except ValueError:
+                continue
+            raises(ValueError, c.send, None, what=f"first send of {what}")
+
+
 @clause("fixture.malformed-step")
 def malformed_step(yp):
     bad = ["bogus", 42, None, ("ready",), ("ready", 1, 2), ["ready", 1],

@@ -173,3 +173,25 @@ def many(yp, loop):
         return await loop.gather(*coros)
     eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
        "results of 250 concurrent coroutines")
+
+
+@clause("pending.loop-closing")
+def loop_closing(yp, loop):
+    rnd = random.Random(99)
+    probes = [yp.Probe() for _ in range(60)]
+
+    async def main():
+        # Tasks left suspended when main returns: the run cancels them and
+        # closes, while their foreign wakes land (spread over 0-10 ms).
+        for i, p in enumerate(probes):
+            loop.spawn(yp.scripted([("wake_after", rnd.uniform(0, 0.01)),
+                                    "pending"], p))
+            if i % 3 == 0:
+                loop.spawn(yp.cancellable_sleep(rnd.uniform(0, 0.01)))
+                loop.spawn(yp.sleep(rnd.uniform(0, 0.01)))
+        await ticks()
+        time.sleep(0.004)             # some wakes queue while we block
+    loop.run(main)
+    time.sleep(0.05)                  # late wakes meet a closed loop
+    check(all(p.dropped for p in probes),
+          f"{sum(not p.dropped for p in probes)} futures not dropped")
