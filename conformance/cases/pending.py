@@ -179,16 +179,22 @@ def many(yp, loop):
 def loop_closing(yp, loop):
     rnd = random.Random(99)
     probes = [yp.Probe() for _ in range(60)]
+    tasks = []
 
     async def main():
         # Tasks left suspended when main returns: the run cancels them and
         # closes, while their foreign wakes land (spread over 0-10 ms).
+        # Held past the run: a task suspended on a future nobody will
+        # complete is only a task<->future cycle, and a collection before
+        # the run cancels it would destroy it pending (asyncio keeps tasks
+        # weakly).
         for i, p in enumerate(probes):
-            loop.spawn(yp.scripted([("wake_after", rnd.uniform(0, 0.01)),
-                                    "pending"], p))
+            tasks.append(loop.spawn(yp.scripted(
+                [("wake_after", rnd.uniform(0, 0.01)), "pending"], p)))
             if i % 3 == 0:
-                loop.spawn(yp.cancellable_sleep(rnd.uniform(0, 0.01)))
-                loop.spawn(yp.sleep(rnd.uniform(0, 0.01)))
+                tasks.append(loop.spawn(
+                    yp.cancellable_sleep(rnd.uniform(0, 0.01))))
+                tasks.append(loop.spawn(yp.sleep(rnd.uniform(0, 0.01))))
         await ticks()
         time.sleep(0.004)             # some wakes queue while we block
     loop.run(main)
