@@ -15,6 +15,8 @@ set(YP_PROTOCOL_FAULTS
   REUSE_ERROR_MISSING     # send after finish is silently accepted
   TUPLE_UNWRAPPED         # a tuple result loses its tuple-ness
   CANCEL_DROPS            # throw with a cancel handle drops the future
+  TRIO_STALE_RESCHEDULE   # a queued trio wake reschedules whatever it saw
+  TRIO_ERROR_UNROUTED     # outcome.Error bypasses the cancel handle
 )
 # Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):
 set(YP_GATE_FAULTS

@@ -5,40 +5,68 @@
  * send, __next__, throw and close are thin wrappers around it (the shape
  * of CPython's gen_send_ex2).  What to do in each state is decided by the
  * Python-free protocol state machine (core/protocol.c); this file only
- * carries the decisions out.
+ * carries the decisions out.  It waits through the runtime interface
+ * (pyglue.h) only, and picks the runtime once per coroutine, at its first
+ * yield: trio when trio drives the thread, else asyncio.
  */
 #include "pyglue.h"
 
 #include "pythread.h"
 #include "structmember.h"
 
+/* This file's state.  GIL-guarded unless marked. */
+static PyTypeObject *coro_type;    /* strong */
+static Py_ssize_t live_futures;    /* owned by coroutines, not dropped */
+static Py_ssize_t live_coros;
+static int wakes_on;               /* atomic: see yp__coroutine_set_wakes */
+
+_Static_assert(offsetof(yp__coro_t, cr_wait)
+                   == offsetof(yp__waiting_t, wait),
+               "the wait record follows the object header");
+
+void
+yp__coroutine_set_wakes(int on)
+{
+    __atomic_store_n(&wakes_on, on, __ATOMIC_RELEASE);
+}
+
+static int
+wakes_allowed(void)
+{
+    /* The flag covers teardown of our own state; Py_IsInitialized and the
+     * finalizing check cover an interpreter that is going away without
+     * having cleared the engine's capsule yet (a leaked module). */
+    return __atomic_load_n(&wakes_on, __ATOMIC_ACQUIRE)
+           && Py_IsInitialized() && !_Py_IsFinalizing();
+}
+
+/* The runtime for this coroutine: the one of its first yield, else the
+ * library driving the thread now.  trio is asked first (asyncio is the
+ * fallback, whose suspend reports "no running event loop"); trio's check
+ * costs one sys.modules lookup while trio is not imported. */
+static const yp__runtime_t *
+coro_runtime(yp__wait_t *w)
+{
+    if (w->rt != NULL) {
+        return w->rt;
+    }
+    return yp__trio_runtime.running() ? &yp__trio_runtime
+                                      : &yp__asyncio_runtime;
+}
+
+/* Forget the current wait target (a new poll begins). */
+static void
+coro_release_wait(yp__coro_t *self)
+{
+    yp__wait_t *w = &self->cr_wait;
+    if (w->rt != NULL) {
+        w->rt->release(w);
+    }
+}
+
 /* ---------------------------------------------------------------------
  * Dropping the future.
  */
-void
-yp__future_drop_safely(yp_future_t *future)
-{
-    if (future == NULL) {
-        return;
-    }
-    /* drop may run Python code (decrefs of arguments): keep a pending
-     * exception out of its way, and keep its failures out of ours. */
-    if (!PyErr_Occurred()) {
-        future->vtable->drop(future);
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable(NULL);
-        }
-        return;
-    }
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    future->vtable->drop(future);
-    if (PyErr_Occurred()) {
-        PyErr_WriteUnraisable(NULL);
-    }
-    PyErr_Restore(type, value, tb);
-}
-
 /* End the future's life: runs exactly once per coroutine. */
 static void
 coro_drop_future(yp__coro_t *self)
@@ -50,7 +78,7 @@ coro_drop_future(yp__coro_t *self)
     if (future == NULL) {
         return;
     }
-    yp__live_futures--;
+    live_futures--;
     yp__future_drop_safely(future);
 }
 
@@ -58,8 +86,10 @@ coro_drop_future(yp__coro_t *self)
 static void
 coro_retire(yp__coro_t *self)
 {
-    yp__asyncio_runtime.release(self);
-    Py_CLEAR(self->cr_loop);
+    yp__wait_t *w = &self->cr_wait;
+    if (w->rt != NULL) {
+        w->rt->clear(w);
+    }
     if (self->cr_waker != NULL) {
         yp__taskwaker_t *tw = self->cr_waker;
         self->cr_waker = NULL;
@@ -79,7 +109,7 @@ coro_finish(yp__coro_t *self, int completed)
     if (YP_FAULT(DROP_SKIPPED) && !completed && self->cr_future != NULL) {
         /* Leak the future on every path but completion. */
         self->cr_future = NULL;
-        yp__live_futures--;
+        live_futures--;
         return;
     }
     coro_drop_future(self);
@@ -88,13 +118,16 @@ coro_finish(yp__coro_t *self, int completed)
 /* ---------------------------------------------------------------------
  * Waking.
  */
-void
-yp__coro_notify(yp__taskwaker_t *tw)
+/* The task waker's notify (any thread, no GIL): queue the wake, or
+ * attach and deliver it to the owner through its runtime. */
+static void
+coro_notify(yp__taskwaker_t *tw)
 {
-    if (!yp__interpreter_alive()) {
+    if (!wakes_allowed()) {
         return;
     }
-    /* From another thread: queue it; the loop drains in batches. */
+    /* From another thread, to a waker bound to asyncio's hub: queue it;
+     * the loop drains in batches. */
     if (yp__hub_notify(tw)) {
         return;
     }
@@ -102,12 +135,12 @@ yp__coro_notify(yp__taskwaker_t *tw)
      * the loop thread inside another future's poll, and inside a detached
      * poll (it re-attaches for the duration). */
     PyGILState_STATE g = PyGILState_Ensure();
-    yp__coro_t *owner = tw->base.data;
-    if (owner != NULL) {
+    yp__wait_t *w = tw->base.data;
+    if (w != NULL && w->rt != NULL) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        Py_INCREF(owner);   /* deliver runs Python code */
-        yp__asyncio_runtime.deliver(owner);
+        PyObject *owner = Py_NewRef(yp__wait_owner(w));
+        w->rt->deliver(w);   /* runs Python code: owner held */
         Py_DECREF(owner);
         PyErr_Restore(type, value, tb);
     }
@@ -130,7 +163,7 @@ static yp__taskwaker_t *
 coro_promote(yp__coro_t *self)
 {
     if (self->cr_waker == NULL) {
-        yp__taskwaker_t *tw = yp__taskwaker_new(yp__coro_notify, self);
+        yp__taskwaker_t *tw = yp__taskwaker_new(coro_notify, &self->cr_wait);
         if (tw == NULL) {
             return NULL;
         }
@@ -240,7 +273,7 @@ coro_poll(yp__coro_t *self, PyObject **presult)
         self->cr_inline_woken = 0;
         cx.waker = &self->cr_inline;
     }
-    yp__asyncio_runtime.release(self);
+    coro_release_wait(self);
 
     yp_poll_t r = yp_future_poll(self->cr_future, &cx, &result);
     yp__proto_end_poll(&self->cr_proto, r);
@@ -268,33 +301,38 @@ coro_poll(yp__coro_t *self, PyObject **presult)
         return PYGEN_ERROR;
     }
 
-    /* PENDING.  Woken during the poll: yield None, which asyncio's Task
-     * treats as "run me again next iteration" (sleep(0)); no loop future,
-     * no loop needed.  The poll may have promoted the waker. */
+    /* PENDING.  Woken during the poll: yield the runtime's "run me again
+     * soon" (asyncio: None, as sleep(0); trio: a shielded checkpoint); no
+     * loop future, no loop needed.  The poll may have promoted the
+     * waker. */
+    yp__wait_t *w = &self->cr_wait;
+    const yp__runtime_t *rt = coro_runtime(w);
     tw = self->cr_waker;
     if (tw != NULL ? yp__taskwaker_state(tw) == YP__TW_WOKEN
                    : self->cr_inline_woken)
     {
-        *presult = Py_NewRef(Py_None);
+        w->rt = rt;
+        *presult = rt->yield_now(w);
         return PYGEN_NEXT;
     }
-    PyObject *fut = yp__asyncio_runtime.suspend(self);
+    PyObject *fut = rt->suspend(w);
     if (fut == NULL) {
         /* No running loop (or loop failure): the future stays, the
          * coroutine stays resumable; the wake, if any, is lost. */
         *presult = NULL;
         return PYGEN_ERROR;
     }
+    w->rt = rt;
     /* Nobody kept a waker (tw == NULL): nothing can wake this task but a
-     * throw; it still waits on the loop future like any other. */
-    if (tw != NULL) {
-        yp__hub_bind(self, tw);
+     * throw (or trio's abort); it still waits like any other. */
+    if (tw != NULL && rt->bind != NULL) {
+        rt->bind(w, tw);
     }
     if (tw != NULL && yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
         /* A foreign thread woke us between the poll and the arm. */
-        yp__asyncio_runtime.release(self);
+        rt->release(w);
         Py_DECREF(fut);
-        *presult = Py_NewRef(Py_None);
+        *presult = rt->yield_now(w);
         return PYGEN_NEXT;
     }
     *presult = fut;
@@ -453,11 +491,47 @@ gen_result(PySendResult r, PyObject *result)
 /* ---------------------------------------------------------------------
  * Slots and methods.
  */
+/* A send.  The value is ignored under asyncio (PyO3 semantics); trio
+ * sends an outcome, whose Error is a throw (cancellation arrives so). */
+static PySendResult
+coro_send(yp__coro_t *self, PyObject *arg, PyObject **presult)
+{
+    yp__wait_t *w = &self->cr_wait;
+    if (arg != Py_None && arg != NULL && w->rt != NULL
+        && w->rt->unwrap != NULL)
+    {
+        PyObject *exc;
+        int u = w->rt->unwrap(w, arg, &exc);
+        if (u < 0) {
+            *presult = NULL;
+            return PYGEN_ERROR;
+        }
+        if (u > 0) {
+            PySendResult r;
+            if (YP_FAULT(TRIO_ERROR_UNROUTED)
+                && self->cr_proto.state == YP__CR_SUSPENDED)
+            {
+                /* Drop and raise even with a cancel handle. */
+                self->cr_proto.state = YP__CR_FINISHED;
+                coro_finish(self, 0);
+                raise_instance(Py_NewRef(exc));
+                *presult = NULL;
+                r = PYGEN_ERROR;
+            }
+            else {
+                r = coro_step(self, exc, 0, presult);
+            }
+            Py_DECREF(exc);
+            return r;
+        }
+    }
+    return coro_step(self, NULL, 0, presult);
+}
+
 static PySendResult
 Coro_am_send(PyObject *op, PyObject *arg, PyObject **presult)
 {
-    /* The sent value is ignored under asyncio (PyO3 semantics). */
-    return coro_step((yp__coro_t *)op, NULL, 0, presult);
+    return coro_send((yp__coro_t *)op, arg, presult);
 }
 
 static PyObject *
@@ -472,7 +546,7 @@ static PyObject *
 Coro_send(PyObject *op, PyObject *arg)
 {
     PyObject *result;
-    PySendResult r = coro_step((yp__coro_t *)op, NULL, 0, &result);
+    PySendResult r = coro_send((yp__coro_t *)op, arg, &result);
     return gen_result(r, result);
 }
 
@@ -553,7 +627,8 @@ static PyObject *
 Coro_get_await(PyObject *op, void *closure)
 {
     yp__coro_t *self = (yp__coro_t *)op;
-    return Py_NewRef(self->cr_waitfut != NULL ? self->cr_waitfut : Py_None);
+    PyObject *y = self->cr_wait.yielded;
+    return Py_NewRef(y != NULL ? y : Py_None);
 }
 
 /* ---------------------------------------------------------------------
@@ -591,8 +666,9 @@ Coro_traverse(PyObject *op, visitproc visit, void *arg)
 {
     yp__coro_t *self = (yp__coro_t *)op;
     Py_VISIT(Py_TYPE(op));
-    Py_VISIT(self->cr_waitfut);
-    Py_VISIT(self->cr_loop);
+    Py_VISIT(self->cr_wait.yielded);
+    Py_VISIT(self->cr_wait.loop);
+    Py_VISIT(self->cr_wait.task);
     if (self->cr_future != NULL && self->cr_future->vtable->traverse != NULL) {
         int r = self->cr_future->vtable->traverse(self->cr_future, visit, arg);
         if (r != 0) {
@@ -615,8 +691,9 @@ Coro_clear(PyObject *op)
         self->cr_proto.state = YP__CR_FINISHED;
         coro_finish(self, 0);
     }
-    Py_CLEAR(self->cr_waitfut);
-    Py_CLEAR(self->cr_loop);
+    Py_CLEAR(self->cr_wait.yielded);
+    Py_CLEAR(self->cr_wait.loop);
+    Py_CLEAR(self->cr_wait.task);
     return 0;
 }
 
@@ -628,8 +705,8 @@ Coro_clear(PyObject *op)
 static yp__coro_t *coro_freelist[YP__CORO_FREELIST_MAX];
 static int coro_numfree;
 
-void
-yp__coroutine_freelist_clear(void)
+static void
+freelist_clear(void)
 {
     while (coro_numfree > 0) {
         PyObject_GC_Del(coro_freelist[--coro_numfree]);
@@ -656,10 +733,9 @@ Coro_dealloc(PyObject *op)
     (void)Coro_clear(op);
     yp_cancel_decref(self->cr_cancel);
     self->cr_cancel = NULL;
-    yp__live_coros--;
+    live_coros--;
     if (!self->cr_finalized && coro_numfree < YP__CORO_FREELIST_MAX
-        && yp__st != NULL
-        && tp == yp__st->coroutine_type)
+        && tp == coro_type)
     {
         /* Untracked and cleared: PyObject_Init revives it. */
         coro_freelist[coro_numfree++] = self;
@@ -674,8 +750,6 @@ PyObject *
 yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
                  yp_cancel_t *cancel)
 {
-    yp__state_t *st = yp__st;
-
     if (future == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_SystemError,
@@ -683,7 +757,7 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
         }
         return NULL;
     }
-    if (st == NULL) {
+    if (coro_type == NULL) {
         yp_future_drop(future);
         PyErr_SetString(PyExc_RuntimeError,
                         "yieldpoint is not initialised (call yp_init)");
@@ -692,10 +766,10 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
     yp__coro_t *self;
     if (coro_numfree > 0) {
         self = coro_freelist[--coro_numfree];
-        (void)PyObject_Init((PyObject *)self, st->coroutine_type);
+        (void)PyObject_Init((PyObject *)self, coro_type);
     }
     else {
-        self = PyObject_GC_New(yp__coro_t, st->coroutine_type);
+        self = PyObject_GC_New(yp__coro_t, coro_type);
         if (self == NULL) {
             yp_future_drop(future);
             return NULL;
@@ -705,16 +779,18 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
     self->cr_waker = NULL;
     yp_waker_init(&self->cr_inline, &inline_vtable, self);
     self->cr_inline_woken = 0;
-    self->cr_waitfut = NULL;
-    self->cr_loop = NULL;
-    self->cr_thread = 0;
+    self->cr_wait.rt = NULL;
+    self->cr_wait.yielded = NULL;
+    self->cr_wait.loop = NULL;
+    self->cr_wait.task = NULL;
+    self->cr_wait.thread = 0;
     self->cr_cancel = cancel != NULL ? yp_cancel_incref(cancel) : NULL;
     self->cr_name = name != NULL ? name : "<yieldpoint>";
     self->cr_qualname = qualname != NULL ? qualname : self->cr_name;
     self->cr_weakreflist = NULL;
     yp__proto_init(&self->cr_proto, cancel != NULL);
-    yp__live_coros++;
-    yp__live_futures++;
+    live_coros++;
+    live_futures++;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -722,7 +798,25 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
 int
 yp_coroutine_check(PyObject *obj)
 {
-    return yp__st != NULL && Py_IS_TYPE(obj, yp__st->coroutine_type);
+    return coro_type != NULL && Py_IS_TYPE(obj, coro_type);
+}
+
+PyTypeObject *
+yp_coroutine_type(void)
+{
+    return coro_type;
+}
+
+Py_ssize_t
+yp_live_coroutines(void)
+{
+    return live_coros;
+}
+
+Py_ssize_t
+yp_live_futures(void)
+{
+    return live_futures;
 }
 
 /* ---------------------------------------------------------------------
@@ -780,12 +874,12 @@ static PyType_Spec Coro_spec = {
 };
 
 int
-yp__coroutine_type_init(yp__state_t *st, PyObject *module)
+yp__coroutine_init(void)
 {
     /* Not PyType_FromModuleAndSpec: the type is shared by every module
      * that calls yp_init and must not keep the first one alive. */
-    st->coroutine_type = (PyTypeObject *)PyType_FromSpec(&Coro_spec);
-    if (st->coroutine_type == NULL) {
+    coro_type = (PyTypeObject *)PyType_FromSpec(&Coro_spec);
+    if (coro_type == NULL) {
         return -1;
     }
     /* Count as collections.abc.Coroutine explicitly (the ABC's subclass
@@ -798,8 +892,7 @@ yp__coroutine_type_init(yp__state_t *st, PyObject *module)
     PyObject *r = NULL;
     PyObject *coro_abc = PyObject_GetAttrString(abc, "Coroutine");
     if (coro_abc != NULL) {
-        r = PyObject_CallMethod(coro_abc, "register", "O",
-                                st->coroutine_type);
+        r = PyObject_CallMethod(coro_abc, "register", "O", coro_type);
         Py_DECREF(coro_abc);
     }
     Py_DECREF(abc);
@@ -808,4 +901,12 @@ yp__coroutine_type_init(yp__state_t *st, PyObject *module)
     }
     Py_DECREF(r);
     return 0;
+}
+
+void
+yp__coroutine_fini(void)
+{
+    yp__coroutine_set_wakes(0);
+    freelist_clear();
+    Py_CLEAR(coro_type);
 }

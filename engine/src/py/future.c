@@ -1,7 +1,32 @@
 /*
- * future.c -- the future contract's checks, and the two trivial futures.
+ * future.c -- the future contract's checks, dropping, and the two trivial
+ * futures.  The bottom of the binding: calls nothing above it.
  */
 #include "pyglue.h"
+
+void
+yp__future_drop_safely(yp_future_t *future)
+{
+    if (future == NULL) {
+        return;
+    }
+    /* drop may run Python code (decrefs of arguments): keep a pending
+     * exception out of its way, and keep its failures out of ours. */
+    if (!PyErr_Occurred()) {
+        future->vtable->drop(future);
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable(NULL);
+        }
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    future->vtable->drop(future);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
+    PyErr_Restore(type, value, tb);
+}
 
 yp_poll_t
 yp_future_poll(yp_future_t *future, yp_context_t *cx, PyObject **result)

@@ -1,5 +1,18 @@
 /*
- * hub.c -- one wake hub per event loop: delivers batched foreign wakes.
+ * hub.c -- asyncio's wake delivery, and one wake hub per event loop that
+ * batches the wakes of foreign threads.
+ *
+ * Delivery resolves the loop future the coroutine yielded:
+ *  - on the loop's own thread (the GIL is then ours): fut.set_result(None)
+ *    directly.  set_result only schedules callbacks with call_soon, so no
+ *    user code runs inside the waker, and it skips the self-pipe write that
+ *    call_soon_threadsafe does;
+ *  - from any other thread: loop.call_soon_threadsafe(release_waiter, fut),
+ *    as PyO3 does.  The task may have been cancelled (and the future with
+ *    it) in the meantime, so release_waiter treats a future that is
+ *    already done as delivered (see there).
+ * A closed loop swallows the wake (checked first: uvloop does not raise
+ * "Event loop is closed" from call_soon_threadsafe).
  *
  * The hub owns the loop's wake queue (core/wakeq.c) and is stored on the
  * loop itself (loop._yieldpoint_wakehub), so every coroutine suspended on
@@ -12,6 +25,102 @@
 #include "pyglue.h"
 
 #include "pythread.h"
+
+/* This file's state; all strong references, NULL outside init..fini. */
+static struct {
+    PyTypeObject *hub_type;
+    PyObject *hub_cache;            /* the last loop's hub */
+    PyObject *release_waiter;       /* C function, see below */
+    PyObject *invalid_state_error;  /* asyncio.InvalidStateError */
+    PyObject *base_create_future;   /* BaseEventLoop.create_future */
+    PyObject *future_type;          /* asyncio.futures.Future */
+    PyObject *functools_partial;
+    PyObject *str_hub_attr;         /* "_yieldpoint_wakehub" */
+    PyObject *str_drain;            /* "_drain" */
+    PyObject *str_create_future;
+    PyObject *str_call_soon_threadsafe;
+    PyObject *str_set_result;
+    PyObject *str_is_closed;
+} hst;
+
+/* release_waiter(fut): resolve fut unless something else already did.
+ * set_result on a done (cancelled) future raises InvalidStateError, which
+ * is exactly "already resolved"; asking fut.done() first would cost a
+ * second method call on every wake to save one on a rare path. */
+static PyObject *
+release_waiter(PyObject *module, PyObject *fut)
+{
+    if (hst.str_set_result == NULL) {
+        Py_RETURN_NONE;   /* torn down */
+    }
+    PyObject *r = PyObject_CallMethodOneArg(fut, hst.str_set_result, Py_None);
+    if (r == NULL) {
+        if (!PyErr_ExceptionMatches(hst.invalid_state_error)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return r;
+}
+
+static PyMethodDef release_waiter_def = {
+    "_release_waiter", release_waiter, METH_O,
+    "_release_waiter(fut)\n--\n\nResolve fut with None unless it is done.",
+};
+
+static int
+loop_is_closed(PyObject *loop)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(loop, hst.str_is_closed);
+    if (r == NULL) {
+        return -1;
+    }
+    int closed = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return closed;
+}
+
+void
+yp__hub_deliver(yp__wait_t *w)
+{
+    PyObject *fut, *loop, *r = NULL;
+
+    if (hst.str_set_result == NULL || w->yielded == NULL) {
+        return;
+    }
+    /* Beware: re-entrancy.  set_result and call_soon_threadsafe run Python
+     * code (loop methods, maybe a subclass's), which could resume or free
+     * this coroutine and replace its loop future.  Hold our own
+     * references. */
+    fut = Py_NewRef(w->yielded);
+    loop = Py_NewRef(w->loop);
+    if (w->thread == PyThread_get_thread_ident()) {
+        r = release_waiter(NULL, fut);
+    }
+    else {
+        int closed = loop_is_closed(loop);
+        if (closed == 0) {
+            r = PyObject_CallMethodObjArgs(loop, hst.str_call_soon_threadsafe,
+                                           hst.release_waiter, fut, NULL);
+            if (r == NULL && loop_is_closed(loop) == 1) {
+                /* Closed between the check and the call: the task is
+                 * gone with its loop, so the wake has nobody to wake. */
+                PyErr_Clear();
+                r = Py_NewRef(Py_None);
+            }
+        }
+        else if (closed == 1) {
+            r = Py_NewRef(Py_None);
+        }
+    }
+    if (r == NULL) {
+        PyErr_WriteUnraisable(fut);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(fut);
+    Py_DECREF(loop);
+}
 
 struct yp__hub_s {
     PyObject_HEAD
@@ -27,10 +136,10 @@ hub_take_all(yp__wakeq_t *q, int deliver)
     yp__taskwaker_t *tw = yp__wakeq_take(q);
     while (tw != NULL) {
         yp__taskwaker_t *next = yp__wakeq_next(tw);
-        yp__coro_t *owner = tw->base.data;
-        if (deliver && owner != NULL) {
-            Py_INCREF(owner);   /* deliver runs Python code */
-            yp__asyncio_runtime.deliver(owner);
+        yp__wait_t *w = tw->base.data;
+        if (deliver && w != NULL) {
+            PyObject *owner = Py_NewRef(yp__wait_owner(w));
+            yp__hub_deliver(w);   /* runs Python code: owner held */
             Py_DECREF(owner);
         }
         yp_waker_drop(&tw->base);
@@ -100,48 +209,71 @@ static PyType_Spec Hub_spec = {
     .slots = Hub_slots,
 };
 
-int
-yp__hub_init(yp__state_t *st)
+static PyObject *
+import_attr(const char *module, const char *name)
 {
-    st->hub_type = (PyTypeObject *)PyType_FromSpec(&Hub_spec);
-    if (st->hub_type == NULL) {
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return r;
+}
+
+int
+yp__hub_init(void)
+{
+    hst.hub_type = (PyTypeObject *)PyType_FromSpec(&Hub_spec);
+    if (hst.hub_type == NULL
+        || (hst.str_hub_attr = PyUnicode_InternFromString(
+                "_yieldpoint_wakehub")) == NULL
+        || (hst.str_drain = PyUnicode_InternFromString("_drain")) == NULL
+        || (hst.str_create_future = PyUnicode_InternFromString(
+                "create_future")) == NULL
+        || (hst.str_call_soon_threadsafe = PyUnicode_InternFromString(
+                "call_soon_threadsafe")) == NULL
+        || (hst.str_set_result = PyUnicode_InternFromString("set_result"))
+               == NULL
+        || (hst.str_is_closed = PyUnicode_InternFromString("is_closed"))
+               == NULL
+        || (hst.release_waiter = PyCFunction_New(&release_waiter_def, NULL))
+               == NULL
+        || (hst.invalid_state_error = import_attr("asyncio.exceptions",
+                                                  "InvalidStateError"))
+               == NULL
+        || (hst.future_type = import_attr("asyncio.futures", "Future"))
+               == NULL
+        || (hst.functools_partial = import_attr("functools", "partial"))
+               == NULL)
+    {
         return -1;
     }
-    st->str_hub_attr = PyUnicode_InternFromString("_yieldpoint_wakehub");
-    st->str_drain = PyUnicode_InternFromString("_drain");
-    if (st->str_hub_attr == NULL || st->str_drain == NULL) {
+    PyObject *base = import_attr("asyncio.base_events", "BaseEventLoop");
+    if (base == NULL) {
         return -1;
     }
-    PyObject *base_events = PyImport_ImportModule("asyncio.base_events");
-    PyObject *futures = PyImport_ImportModule("asyncio.futures");
-    PyObject *functools = PyImport_ImportModule("functools");
-    if (base_events != NULL && futures != NULL && functools != NULL) {
-        PyObject *base = PyObject_GetAttrString(base_events, "BaseEventLoop");
-        if (base != NULL) {
-            st->base_create_future = PyObject_GetAttr(base,
-                                                      st->str_create_future);
-            Py_DECREF(base);
-        }
-        st->future_type = PyObject_GetAttrString(futures, "Future");
-        st->functools_partial = PyObject_GetAttrString(functools, "partial");
-    }
-    Py_XDECREF(base_events);
-    Py_XDECREF(futures);
-    Py_XDECREF(functools);
-    return st->base_create_future != NULL && st->future_type != NULL
-           && st->functools_partial != NULL ? 0 : -1;
+    hst.base_create_future = PyObject_GetAttr(base, hst.str_create_future);
+    Py_DECREF(base);
+    return hst.base_create_future != NULL ? 0 : -1;
 }
 
 void
-yp__hub_fini(yp__state_t *st)
+yp__hub_fini(void)
 {
-    Py_CLEAR(st->hub_cache);
-    Py_CLEAR(st->hub_type);
-    Py_CLEAR(st->str_hub_attr);
-    Py_CLEAR(st->str_drain);
-    Py_CLEAR(st->base_create_future);
-    Py_CLEAR(st->future_type);
-    Py_CLEAR(st->functools_partial);
+    Py_CLEAR(hst.hub_cache);
+    Py_CLEAR(hst.hub_type);
+    Py_CLEAR(hst.release_waiter);
+    Py_CLEAR(hst.invalid_state_error);
+    Py_CLEAR(hst.base_create_future);
+    Py_CLEAR(hst.future_type);
+    Py_CLEAR(hst.functools_partial);
+    Py_CLEAR(hst.str_hub_attr);
+    Py_CLEAR(hst.str_drain);
+    Py_CLEAR(hst.str_create_future);
+    Py_CLEAR(hst.str_call_soon_threadsafe);
+    Py_CLEAR(hst.str_set_result);
+    Py_CLEAR(hst.str_is_closed);
 }
 
 /* What creates this loop's futures.  BaseEventLoop.create_future is a
@@ -150,25 +282,25 @@ yp__hub_fini(yp__state_t *st)
  * loop bound (functools.partial), saving a Python frame per suspension.
  * Otherwise (uvloop, user loops) use the loop's own bound method. */
 static PyObject *
-hub_future_factory(yp__state_t *st, PyObject *loop)
+hub_future_factory(PyObject *loop)
 {
     PyObject *meth = PyObject_GetAttr((PyObject *)Py_TYPE(loop),
-                                      st->str_create_future);
+                                      hst.str_create_future);
     if (meth == NULL) {
         return NULL;
     }
-    int is_base = meth == st->base_create_future;
+    int is_base = meth == hst.base_create_future;
     Py_DECREF(meth);
     if (!is_base) {
-        return PyObject_GetAttr(loop, st->str_create_future);
+        return PyObject_GetAttr(loop, hst.str_create_future);
     }
     PyObject *kwargs = Py_BuildValue("{sO}", "loop", loop);
     if (kwargs == NULL) {
         return NULL;
     }
-    PyObject *args = PyTuple_Pack(1, st->future_type);
+    PyObject *args = PyTuple_Pack(1, hst.future_type);
     PyObject *partial = args == NULL ? NULL
-        : PyObject_Call(st->functools_partial, args, kwargs);
+        : PyObject_Call(hst.functools_partial, args, kwargs);
     Py_XDECREF(args);
     Py_DECREF(kwargs);
     return partial;
@@ -178,29 +310,32 @@ hub_future_factory(yp__state_t *st, PyObject *loop)
  * without an exception when the loop cannot hold one (then wakes take the
  * per-wake path). */
 yp__hub_t *
-yp__hub_for_loop(yp__state_t *st, PyObject *loop)
+yp__hub_for_loop(PyObject *loop)
 {
-    yp__hub_t *hub = (yp__hub_t *)st->hub_cache;
+    yp__hub_t *hub = (yp__hub_t *)hst.hub_cache;
+    if (hst.hub_type == NULL) {
+        return NULL;
+    }
     if (hub != NULL && hub->loop == loop) {
         return hub;
     }
     PyObject *found = NULL;
-    if (PyObject_GetOptionalAttr_compat(loop, st->str_hub_attr, &found) < 0) {
+    if (PyObject_GetOptionalAttr_compat(loop, hst.str_hub_attr, &found) < 0) {
         PyErr_Clear();
         return NULL;
     }
-    if (found != NULL && !Py_IS_TYPE(found, st->hub_type)) {
+    if (found != NULL && !Py_IS_TYPE(found, hst.hub_type)) {
         Py_CLEAR(found);   /* somebody else's attribute: leave it alone */
         return NULL;
     }
     if (found == NULL) {
-        yp__hub_t *fresh = PyObject_GC_New(yp__hub_t, st->hub_type);
+        yp__hub_t *fresh = PyObject_GC_New(yp__hub_t, hst.hub_type);
         if (fresh == NULL) {
             PyErr_Clear();
             return NULL;
         }
         fresh->loop = Py_NewRef(loop);
-        fresh->create_future = hub_future_factory(st, loop);
+        fresh->create_future = hub_future_factory(loop);
         fresh->q = yp__wakeq_new(fresh);
         if (fresh->q == NULL || fresh->create_future == NULL) {
             PyErr_Clear();
@@ -210,11 +345,11 @@ yp__hub_for_loop(yp__state_t *st, PyObject *loop)
             Py_CLEAR(fresh->loop);
             Py_CLEAR(fresh->create_future);
             PyObject_GC_Del(fresh);
-            Py_DECREF(st->hub_type);
+            Py_DECREF(hst.hub_type);
             return NULL;
         }
         PyObject_GC_Track(fresh);
-        if (PyObject_SetAttr(loop, st->str_hub_attr, (PyObject *)fresh) < 0) {
+        if (PyObject_SetAttr(loop, hst.str_hub_attr, (PyObject *)fresh) < 0) {
             PyErr_Clear();
             Py_DECREF(fresh);
             return NULL;
@@ -223,19 +358,18 @@ yp__hub_for_loop(yp__state_t *st, PyObject *loop)
     }
     /* The cache keeps the hub (and through it the loop) alive, which is
      * what makes the pointer comparison above sound. */
-    Py_XSETREF(st->hub_cache, found);
+    Py_XSETREF(hst.hub_cache, found);
     return (yp__hub_t *)found;
 }
 
 void
-yp__hub_bind(yp__coro_t *coro, yp__taskwaker_t *tw)
+yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
 {
-    yp__state_t *st = yp__st;
-    __atomic_store_n(&tw->loop_thread, coro->cr_thread, __ATOMIC_RELAXED);
-    if (tw->wakeq != NULL || st == NULL || coro->cr_loop == NULL) {
+    __atomic_store_n(&tw->loop_thread, w->thread, __ATOMIC_RELAXED);
+    if (tw->wakeq != NULL || w->loop == NULL) {
         return;   /* bound for life at the first arm */
     }
-    yp__hub_t *hub = yp__hub_for_loop(st, coro->cr_loop);
+    yp__hub_t *hub = yp__hub_for_loop(w->loop);
     if (hub != NULL) {
         yp__wakeq_incref(hub->q);
         tw->wakeq = hub->q;   /* published by the arm's release CAS */
@@ -248,22 +382,21 @@ static void
 hub_schedule(yp__wakeq_t *q)
 {
     PyGILState_STATE g = PyGILState_Ensure();
-    yp__state_t *st = yp__st;
     yp__hub_t *hub = q->owner;
     int scheduled = 0;
 
-    if (st != NULL && hub != NULL) {
+    if (hst.hub_type != NULL && hub != NULL) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         Py_INCREF(hub);
         PyObject *closed = PyObject_CallMethodNoArgs(hub->loop,
-                                                     st->str_is_closed);
+                                                     hst.str_is_closed);
         if (closed == Py_False) {
             PyObject *drain = PyObject_GetAttr((PyObject *)hub,
-                                               st->str_drain);
+                                               hst.str_drain);
             PyObject *r = drain == NULL ? NULL
                 : PyObject_CallMethodOneArg(hub->loop,
-                                            st->str_call_soon_threadsafe,
+                                            hst.str_call_soon_threadsafe,
                                             drain);
             scheduled = r != NULL;
             Py_XDECREF(r);

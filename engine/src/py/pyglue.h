@@ -3,8 +3,20 @@
  *
  * The binding is a thin layer over the Python-free core: the coroutine
  * type asks the core's protocol state machine what to do, hands futures a
- * task waker from the core, and implements the one runtime interface
- * (suspend / deliver) that connects a waker to an event loop.
+ * task waker from the core, and waits through one runtime interface
+ * (yp__runtime_t) per event-loop library.
+ *
+ * The binding is a one-way stack; a file only calls into layers below its
+ * own:
+ *
+ *   runtime.c     module state: yp_init and the teardown, composing the rest
+ *   coroutine.c   the coroutine type; picks a runtime per coroutine
+ *   asyncio_rt.c  trio_rt.c     the runtimes (yp__runtime_t below)
+ *   hub.c         asyncio's wake delivery and foreign-wake hub
+ *   future.c cancel.c borrow.c detach.c select.c sleep.c    futures
+ *
+ * Each file owns its state (file-static) and clears it in its own fini.
+ * The engine supports the main interpreter only.
  */
 #ifndef YP_PY_PYGLUE_H
 #define YP_PY_PYGLUE_H
@@ -12,57 +24,124 @@
 #include "yieldpoint.h"
 #include "internal.h"
 
+#include <stddef.h>
+
 /* ---------------------------------------------------------------------
- * Engine state.  One per process (the engine supports the main
- * interpreter only).  Created by the first yp_init(), kept alive by a
- * capsule stored in every module that called yp_init(), and torn down by
- * that capsule's destructor when the last such module is cleared (at the
- * latest during interpreter finalization).
+ * The wait record: what a suspended coroutine waits on.  Embedded right
+ * after the object header of the object that suspends (the coroutine), so
+ * a runtime goes from the object to its record and back without knowing
+ * the coroutine's layout.  GIL-guarded.
  */
-typedef struct yp__state_s {
-    PyTypeObject *coroutine_type;   /* strong */
-    PyObject *get_running_loop;     /* strong: asyncio._get_running_loop */
-    PyObject *release_waiter;       /* strong: C function, see asyncio_rt.c */
-    /* Interned method and attribute names, all strong. */
-    PyObject *str_create_future;
-    PyObject *str_call_soon_threadsafe;
-    PyObject *str_set_result;
-    PyObject *str_done;
-    PyObject *str_is_closed;
-    PyObject *str_blocking;         /* "_asyncio_future_blocking" */
-    PyObject *invalid_state_error;  /* strong: asyncio.InvalidStateError */
-    /* Wake hubs (hub.c). */
-    PyTypeObject *hub_type;         /* strong */
-    PyObject *hub_cache;            /* strong: the last loop's hub */
-    PyObject *str_hub_attr;         /* "_yieldpoint_wakehub" */
-    PyObject *str_drain;            /* "_drain" */
-    PyObject *base_create_future;   /* strong: BaseEventLoop.create_future */
-    PyObject *future_type;          /* strong: asyncio.futures.Future */
-    PyObject *functools_partial;    /* strong */
-} yp__state_t;
+typedef struct yp__runtime_s yp__runtime_t;
 
-/* Borrowed pointer to the state; NULL before yp_init / after teardown. */
-extern yp__state_t *yp__st;
+typedef struct yp__wait_s {
+    const yp__runtime_t *rt;   /* of the first yield; NULL before it */
+    PyObject *yielded;         /* strong: what we yielded to wait (asyncio
+                                * future, trio WaitTaskRescheduled) or NULL */
+    PyObject *loop;            /* strong: asyncio loop or TrioToken, or NULL */
+    PyObject *task;            /* strong: the trio task while it waits;
+                                * NULL once rescheduled or aborted */
+    unsigned long thread;      /* thread that suspended */
+} yp__wait_t;
 
-/* Non-zero while wakers from foreign threads may attach to the
- * interpreter.  Cleared when the engine state is torn down, so a timer
- * thread or a user thread waking late never calls PyGILState_Ensure on a
- * finalizing interpreter. */
-int yp__interpreter_alive(void);
+typedef struct {
+    PyObject_HEAD
+    yp__wait_t wait;
+} yp__waiting_t;
+
+/* Borrowed: the record embedded in `obj`. */
+static inline yp__wait_t *
+yp__wait_of(PyObject *obj /* borrowed */)
+{
+    return &((yp__waiting_t *)obj)->wait;
+}
+
+/* Borrowed: the object the record is embedded in. */
+static inline PyObject *
+yp__wait_owner(yp__wait_t *w)
+{
+    return (PyObject *)((char *)w - offsetof(yp__waiting_t, wait));
+}
 
 /* ---------------------------------------------------------------------
- * The coroutine object.
+ * Runtime interface: how a coroutine waits on the library driving it.
+ * One implementation per library: asyncio (also uvloop and anyio's
+ * asyncio backend: stdlib Future and Task), trio (also anyio's trio
+ * backend).  Every function runs with the GIL held.
+ *
+ *  running    non-zero if this library drives the calling thread; cheap,
+ *             never raises.  Asked before a coroutine's first yield only.
+ *  yield_now  woken during the poll: what to yield for "poll me again
+ *             soon" (new ref).
+ *  suspend    after a PENDING poll: create what to yield (new ref) and
+ *             fill the record.  NULL + exception when nothing runs here.
+ *  bind       (may be NULL) before arming: attach the task waker to the
+ *             runtime's foreign-wake queue.
+ *  deliver    after the task waker fired: make the driving task poll
+ *             again.  Never raises (reports unraisable).
+ *  unwrap     (may be NULL) interpret a non-None value sent in: 0 a poll,
+ *             1 a throw of *exc (new ref), -1 error.
+ *  release    forget the wait target (a new poll begins).
+ *  clear      forget everything (the coroutine finished).
+ */
+struct yp__runtime_s {
+    const char *name;
+    int (*running)(void);
+    PyObject *(*yield_now)(yp__wait_t *w);
+    PyObject *(*suspend)(yp__wait_t *w);
+    void (*bind)(yp__wait_t *w, yp__taskwaker_t *tw);
+    void (*deliver)(yp__wait_t *w);
+    int (*unwrap)(yp__wait_t *w, PyObject *sent, PyObject **exc);
+    void (*release)(yp__wait_t *w);
+    void (*clear)(yp__wait_t *w);
+};
+
+/* asyncio_rt.c */
+extern const yp__runtime_t yp__asyncio_runtime;
+int yp__asyncio_init(void);
+void yp__asyncio_fini(void);
+
+/* trio_rt.c.  trio is imported by the user, never by the engine: its
+ * objects load at the first yield that finds trio running. */
+extern const yp__runtime_t yp__trio_runtime;
+int yp__trio_init(void);
+void yp__trio_fini(void);
+
+/* ---------------------------------------------------------------------
+ * asyncio's wake delivery and wake hubs (hub.c): one hub per loop batches
+ * the wakes of foreign threads.
+ */
+typedef struct yp__hub_s yp__hub_t;
+int yp__hub_init(void);
+void yp__hub_fini(void);
+/* The loop's hub (borrowed; cached), or NULL (no exception) if the loop
+ * cannot hold one. */
+yp__hub_t *yp__hub_for_loop(PyObject *loop /* borrowed */);
+/* loop.create_future() through the hub's cached factory (new ref). */
+PyObject *yp__hub_create_future(yp__hub_t *hub);
+/* Resolve the record's loop future: directly on the loop thread, else
+ * through call_soon_threadsafe.  Never raises. */
+void yp__hub_deliver(yp__wait_t *w);
+/* Before arming: record the loop thread and bind the waker to its loop's
+ * queue (once). */
+void yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw);
+/* From notify, any thread, no GIL: queue a foreign wake.  Returns 0 when
+ * the wake is not batchable (loop thread, or the waker is bound to no
+ * queue: another runtime): deliver directly.  A task waker's data is its
+ * coroutine's yp__wait_t. */
+int yp__hub_notify(yp__taskwaker_t *tw);
+
+/* ---------------------------------------------------------------------
+ * The coroutine object (coroutine.c).
  */
 typedef struct yp__coro_s {
     PyObject_HEAD
+    yp__wait_t cr_wait;            /* first: see yp__waiting_t */
     yp_future_t *cr_future;        /* owned; NULL once dropped */
     yp__taskwaker_t *cr_waker;     /* owned ref; created on first clone */
     yp_waker_t cr_inline;          /* the waker a poll sees until then */
     char cr_inline_woken;          /* cr_inline was woken in this poll */
     char cr_finalized;             /* tp_finalize ran: never recycle */
-    PyObject *cr_waitfut;          /* strong: loop future we yielded */
-    PyObject *cr_loop;             /* strong: that future's loop */
-    unsigned long cr_thread;       /* thread running cr_loop */
     yp_cancel_t *cr_cancel;        /* owned ref, or NULL */
     const char *cr_name;           /* static */
     const char *cr_qualname;       /* static */
@@ -70,54 +149,13 @@ typedef struct yp__coro_s {
     yp__proto_t cr_proto;
 } yp__coro_t;
 
-int yp__coroutine_type_init(yp__state_t *st, PyObject *module);
-/* Free the recycled coroutine objects (before the type goes away). */
-void yp__coroutine_freelist_clear(void);
-
-/* ---------------------------------------------------------------------
- * Runtime interface: how a suspended coroutine waits on an event loop.
- * asyncio (and uvloop, which uses asyncio's Future and Task) is the one
- * implementation; see asyncio_rt.c.
- *
- *  suspend  after a PENDING poll: create the object to yield to the
- *           driving task (new ref), remember what deliver needs, and
- *           leave the coroutine ready to be armed.  NULL + exception
- *           when there is no running loop.
- *  deliver  with the GIL held, after the task waker fired: make the
- *           driving task poll again.  Never raises (reports unraisable).
- *  release  forget the wait target (new poll, completion, dealloc).
- */
-typedef struct yp__runtime_s {
-    PyObject *(*suspend)(yp__coro_t *coro);
-    void (*deliver)(yp__coro_t *coro);
-    void (*release)(yp__coro_t *coro);
-} yp__runtime_t;
-
-extern const yp__runtime_t yp__asyncio_runtime;
-
-int yp__asyncio_init(yp__state_t *st);
-void yp__asyncio_fini(yp__state_t *st);
-
-/* The task waker's notify: attach, then deliver to the owner. */
-void yp__coro_notify(yp__taskwaker_t *tw);
-
-/* ---------------------------------------------------------------------
- * Wake hubs (hub.c): batched delivery of foreign-thread wakes.
- */
-typedef struct yp__hub_s yp__hub_t;
-int yp__hub_init(yp__state_t *st);
-/* The loop's hub (borrowed; cached), or NULL (no exception) if the loop
- * cannot hold one. */
-yp__hub_t *yp__hub_for_loop(yp__state_t *st, PyObject *loop);
-/* loop.create_future() through the hub's bound method (new ref). */
-PyObject *yp__hub_create_future(yp__hub_t *hub);
-void yp__hub_fini(yp__state_t *st);
-/* With the GIL, before arming: record the loop thread and bind the waker
- * to its loop's queue (once). */
-void yp__hub_bind(yp__coro_t *coro, yp__taskwaker_t *tw);
-/* From notify, any thread, no GIL: queue a foreign wake.  Returns 0 when
- * the wake is not batchable (loop thread, or no hub): deliver directly. */
-int yp__hub_notify(yp__taskwaker_t *tw);
+int yp__coroutine_init(void);
+/* Non-zero: wakes from foreign threads may attach to the interpreter.
+ * Turned off before teardown, so a timer thread or a user thread waking
+ * late never calls PyGILState_Ensure on a finalizing interpreter. */
+void yp__coroutine_set_wakes(int on);
+/* Free the recycled objects and drop the type. */
+void yp__coroutine_fini(void);
 
 /* PyObject_GetOptionalAttr (3.13) for 3.11: 1 found, 0 missing, -1. */
 static inline int
@@ -143,14 +181,10 @@ PyObject_GetOptionalAttr_compat(PyObject *obj, PyObject *name,
 int yp__cancel_traverse(yp_cancel_t *cancel, visitproc visit, void *arg);
 
 /* ---------------------------------------------------------------------
- * Small shared helpers.
+ * Futures (future.c).
  */
 /* Drop `future` with any pending exception saved around the call, and an
  * exception raised by drop reported as unraisable.  NULL is ok. */
 void yp__future_drop_safely(yp_future_t *future);
-
-/* Count of futures owned by coroutines and not yet dropped. */
-extern Py_ssize_t yp__live_futures;
-extern Py_ssize_t yp__live_coros;
 
 #endif /* YP_PY_PYGLUE_H */
