@@ -2,8 +2,9 @@
  * internal.h -- private to the engine's Python-free core.  Never installed.
  *
  * The core holds the protocol state machine (what a coroutine does on
- * send/throw/close/finalize), the task waker's atomic state machine, and
- * the building blocks (oneshot, timers).  None of it includes Python.h, so
+ * send/throw/close/finalize), the task waker's atomic state machine, the
+ * wake queue, and the building blocks (oneshot, timers).  Its layers, low
+ * to high, are in docs/layers.md (checked by tools/layers.py).  None of it includes Python.h, so
  * the fuzzers and the model checks drive it directly.
  */
 #ifndef YP_CORE_INTERNAL_H
@@ -11,6 +12,7 @@
 
 #include "yieldpoint/core.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #define YP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -153,7 +155,109 @@ const char *yp__action_name(yp__action_t a);
 const char *yp__cr_state_name(yp__cr_state_t s);
 
 /* ---------------------------------------------------------------------
- * Task waker: the waker a coroutine hands its future.
+ * Registering a waker under a lock (waker.c).
+ *
+ * The rule of oneshot.c and timer.c: no waker is cloned, woken or dropped
+ * with their mutex held (a vtable's clone, wake or destroy may take the
+ * GIL, and the GIL holder may be waiting for that mutex).  A poll that
+ * must store the context's waker in a slot the mutex guards therefore
+ * clones with the mutex released and then re-checks its state, which may
+ * have changed meanwhile.  The pattern, written once:
+ *
+ *     yp__waker_reg_t reg = YP__WAKER_REG_INIT;
+ *     pthread_mutex_lock(&lock);
+ *     do {
+ *         if (ready) { reg.stale = slot; slot = NULL; result = ...; break; }
+ *         result = YP_PENDING;
+ *     } while (!yp__waker_register_locked(&reg, &slot, w, &lock));
+ *     pthread_mutex_unlock(&lock);
+ *     yp__waker_reg_finish(&reg);
+ */
+typedef struct yp__waker_reg_s {
+    yp_waker_t *fresh;   /* owned: our clone of w, made unlocked, unused yet */
+    yp_waker_t *stale;   /* owned: taken out of the slot, dropped unlocked */
+} yp__waker_reg_t;
+
+#define YP__WAKER_REG_INIT {.fresh = NULL, .stale = NULL}
+
+/* Caller holds *lock.  Make *slot a waker that wakes the task of `w`
+ * (yp_waker_register semantics: a will_wake waker stays, so re-polling
+ * costs no clone).  Returns 1 when done, the lock held throughout.
+ * Returns 0 after unlocking *lock to clone `w` and locking it again: the
+ * caller must re-check its state and call again (or break out, and the
+ * unused clone is dropped by yp__waker_reg_finish). */
+int yp__waker_register_locked(yp__waker_reg_t *reg, yp_waker_t **slot,
+                              yp_waker_t *w, pthread_mutex_t *lock);
+/* After unlocking: drop what the registration displaced or left unused. */
+void yp__waker_reg_finish(yp__waker_reg_t *reg);
+
+/* ---------------------------------------------------------------------
+ * Wake queue (wakeq.c): foreign-thread wakes for one event loop, batched.
+ *
+ * A multi-producer, single-consumer intrusive stack of wakers.  Any
+ * thread pushes; only the loop's thread (with the GIL) takes, and it
+ * takes everything at once.  yp__wakeq_push returns 1 when the queue was
+ * empty: that pusher, and only it, must make sure a take follows (the
+ * binding schedules one drain on the loop).  Every push made while a
+ * drain is pending rides along with it, so N wakes from a thread cost one
+ * loop wake-up, not N.
+ *
+ * A waker takes part through a link embedded next to it: the queue
+ * binding.  The queue knows wakers only through the generic API
+ * (waker.c); the task waker (taskwaker.c) embeds a link, never the
+ * reverse.
+ */
+typedef struct yp__wakeq_s yp__wakeq_t;
+typedef struct yp__wakeq_link_s yp__wakeq_link_t;
+
+struct yp__wakeq_link_s {
+    /* The waker this link belongs to: not a reference (the link lives
+     * inside it).  Its vtable must have no clone of its own, so that a
+     * yp_waker_clone of it is one more count on this same object: the
+     * list's reference. */
+    yp_waker_t *waker;
+    /* `wakeq` is set once, with the GIL, before the first arm and never
+     * changed, so a notifier that won ARMED->FIRED may read it without a
+     * lock.  `loop_thread` is the thread of the loop the waker was last
+     * armed on (relaxed atomic: a stale value only selects the slower,
+     * still correct, path). */
+    yp__wakeq_t *wakeq;          /* owned ref, or NULL */
+    unsigned long loop_thread;   /* atomic */
+    int queued;                  /* atomic: on wakeq's list right now */
+    yp__wakeq_link_t *next;      /* the list link */
+};
+
+struct yp__wakeq_s {
+    yp__wakeq_link_t *head;  /* atomic */
+    long refcnt;             /* atomic: the owner + every bound link */
+    void *owner;             /* binding's hub object; GIL-guarded */
+};
+
+yp__wakeq_t *yp__wakeq_new(void *owner);   /* one reference, or NULL */
+void yp__wakeq_incref(yp__wakeq_t *q);
+void yp__wakeq_decref(yp__wakeq_t *q);
+/* An unbound link for `waker` (which embeds it). */
+void yp__wakeq_link_init(yp__wakeq_link_t *link, yp_waker_t *waker);
+/* Bind `link` to `q` for life (the link takes a queue reference); a
+ * no-op if it is bound already.  GIL held, before the waker is armed. */
+void yp__wakeq_bind(yp__wakeq_link_t *link, yp__wakeq_t *q);
+/* The waker is being destroyed: drop the link's queue reference. */
+void yp__wakeq_link_release(yp__wakeq_link_t *link);
+/* Queue `link` unless it is queued already; the queue takes a reference
+ * to link->waker for it.  Returns 1 if this push made the queue
+ * non-empty. */
+int yp__wakeq_push(yp__wakeq_t *q, yp__wakeq_link_t *link);
+/* Take every queued link, oldest first.  Walk the list only with
+ * yp__wakeq_next(link), which returns the next link and then lets `link`
+ * be queued again.  Each link carries one reference to its waker, which
+ * the caller drops after delivering it. */
+yp__wakeq_link_t *yp__wakeq_take(yp__wakeq_t *q);
+yp__wakeq_link_t *yp__wakeq_next(yp__wakeq_link_t *link);
+/* Process-wide count of queues not yet freed, for leak tests. */
+long yp__wakeq_live(void);
+
+/* ---------------------------------------------------------------------
+ * Task waker (taskwaker.c): the waker a coroutine hands its future.
  *
  * One per coroutine, allocated at the first poll and reused for every
  * poll after it, so will_wake holds across polls and re-registration is
@@ -182,25 +286,15 @@ typedef struct yp__taskwaker_s yp__taskwaker_t;
  * engine lock held.  The binding attaches to the interpreter here. */
 typedef void (*yp__notify_fn)(yp__taskwaker_t *tw);
 
-typedef struct yp__wakeq_s yp__wakeq_t;
-
 struct yp__taskwaker_s {
     yp_waker_t base;         /* data: the owner (coroutine), GIL-guarded */
     int state;               /* yp__tw_state_t, atomic */
     yp__notify_fn notify;
-    /* Foreign-wake batching (see wakeq.c).  `wakeq` is set once, with
-     * the GIL, before the first arm and never changed, so a notifier that
-     * won ARMED->FIRED may read it without a lock.  `loop_thread` is the
-     * thread of the loop it was last armed on (relaxed atomic: a stale
-     * value only selects the slower, still correct, path). */
-    yp__wakeq_t *wakeq;          /* owned ref, or NULL */
-    unsigned long loop_thread;   /* atomic */
-    int queued;                  /* atomic: on wakeq's list right now */
-    yp__taskwaker_t *next;       /* wakeq's list link */
+    yp__wakeq_link_t link;   /* foreign-wake batching; link.waker == &base */
 };
 
 /* Returns a task waker with one reference (the owner's), in POLLING
- * state, or NULL on memory error. */
+ * state, with an unbound queue link, or NULL on memory error. */
 yp__taskwaker_t *yp__taskwaker_new(yp__notify_fn notify, void *owner);
 void yp__taskwaker_begin_poll(yp__taskwaker_t *tw);
 /* The poll returned PENDING.  Returns YP__TW_WOKEN if a wake arrived
@@ -213,37 +307,6 @@ const char *yp__tw_state_name(yp__tw_state_t s);
 
 /* Process-wide counts of live task wakers, for leak tests. */
 long yp__taskwaker_live(void);
-
-/* ---------------------------------------------------------------------
- * Wake queue: foreign-thread wakes for one event loop, batched.
- *
- * A multi-producer, single-consumer intrusive stack of task wakers.  Any
- * thread pushes; only the loop's thread (with the GIL) takes, and it
- * takes everything at once.  yp__wakeq_push returns 1 when the queue was
- * empty: that pusher, and only it, must make sure a take follows (the
- * binding schedules one drain on the loop).  Every push made while a
- * drain is pending rides along with it, so N wakes from a thread cost one
- * loop wake-up, not N.
- */
-struct yp__wakeq_s {
-    yp__taskwaker_t *head;   /* atomic */
-    long refcnt;             /* atomic: the owner + every bound waker */
-    void *owner;             /* binding's hub object; GIL-guarded */
-};
-
-yp__wakeq_t *yp__wakeq_new(void *owner);   /* one reference, or NULL */
-void yp__wakeq_incref(yp__wakeq_t *q);
-void yp__wakeq_decref(yp__wakeq_t *q);
-/* Queue `tw` unless it is queued already; the queue takes a waker
- * reference for it.  Returns 1 if this push made the queue non-empty. */
-int yp__wakeq_push(yp__wakeq_t *q, yp__taskwaker_t *tw);
-/* Take every queued waker, oldest first.  Walk the list only with
- * yp__wakeq_next(tw), which returns the next waker and then lets `tw` be
- * queued again.  Each waker carries one reference, which the caller drops
- * after delivering it. */
-yp__taskwaker_t *yp__wakeq_take(yp__wakeq_t *q);
-yp__taskwaker_t *yp__wakeq_next(yp__taskwaker_t *tw);
-long yp__wakeq_live(void);
 
 /* ---------------------------------------------------------------------
  * Oneshot and timer internals (oneshot.c, timer.c), for leak tests.

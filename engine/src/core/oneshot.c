@@ -13,8 +13,9 @@
  * inversion between the GIL and the mutex, and a deadlock.  So a waker is
  * always moved out into a local under the lock, and woken or dropped
  * after unlocking.  The same goes for cloning, since a vtable may supply
- * its own clone (core.h): poll clones with the lock released and then
- * re-checks the channel.
+ * its own clone (core.h): poll registers its waker with
+ * yp__waker_register_locked (waker.c), which clones with the lock
+ * released, and then re-checks the channel.
  */
 #include "internal.h"
 
@@ -191,19 +192,18 @@ yp_oneshot_poll(yp_oneshot_rx_t *rx, yp_context_t *cx, void **value)
 {
     yp_oneshot_t *ch = from_rx(rx);
     yp_waker_t *w = yp_context_waker(cx);
-    yp_waker_t *fresh = NULL;   /* our clone of w, made unlocked */
-    yp_waker_t *stale = NULL;
+    yp__waker_reg_t reg = YP__WAKER_REG_INIT;
     int result;
 
     pthread_mutex_lock(&ch->lock);
-    for (;;) {
+    do {
         int f = get_flags(ch);
         if ((f & ONESHOT_VALUE_SET) && !(f & ONESHOT_RECEIVED)) {
             *value = ch->value;
             ch->value = NULL;
             set_flags(ch, ONESHOT_RECEIVED);
             /* Nobody will wake this any more. */
-            stale = ch->rx_waker;
+            reg.stale = ch->rx_waker;
             ch->rx_waker = NULL;
             result = YP_READY;
             break;
@@ -213,31 +213,13 @@ yp_oneshot_poll(yp_oneshot_rx_t *rx, yp_context_t *cx, void **value)
             result = YP_ECANCELED;
             break;
         }
-        /* yp_waker_register semantics: keep the registered waker if it
-         * wakes the same task (the common case of a task polled again),
-         * so that re-polling costs no clone at all. */
-        if (yp_waker_will_wake(ch->rx_waker, w)) {
-            result = YP_PENDING;
-            break;
-        }
-        if (fresh != NULL) {
-            stale = ch->rx_waker;
-            ch->rx_waker = fresh;
-            fresh = NULL;
-            result = YP_PENDING;
-            break;
-        }
-        /* Clone unlocked (see the top of the file), then look again: the
-         * sender may have finished meanwhile, and then the clone is not
-         * needed. */
-        pthread_mutex_unlock(&ch->lock);
-        fresh = yp_waker_clone(w);
-        pthread_mutex_lock(&ch->lock);
-    }
+        result = YP_PENDING;
+        /* Clones unlocked (see the top of the file); if it had to, the
+         * sender may have finished meanwhile: look again. */
+    } while (!yp__waker_register_locked(&reg, &ch->rx_waker, w, &ch->lock));
     pthread_mutex_unlock(&ch->lock);
 
-    yp_waker_drop(stale);
-    yp_waker_drop(fresh);       /* NULL unless the state changed under us */
+    yp__waker_reg_finish(&reg);
     return result;
 }
 

@@ -21,7 +21,8 @@
  * clone; either may want the GIL).  The thread moves due wakers into a
  * local batch under the lock, unlocks, then wakes them; everything else
  * moves the waker into a local first and drops it after unlocking, and
- * clones before locking.
+ * clones before locking (yp_timer_poll, which finds out under the lock
+ * whether it needs a clone, uses yp__waker_register_locked: waker.c).
  *
  * Shutdown joins the thread.  The thread only checks for shutdown with
  * the mutex held, i.e. between batches, so shutdown waits for a batch of
@@ -446,11 +447,10 @@ yp_timer_poll(yp_timer_t *timer, yp_context_t *cx)
     }
 
     yp_waker_t *w = yp_context_waker(cx);
-    yp_waker_t *fresh = NULL;   /* our clone of w, made unlocked */
-    yp_waker_t *stale = NULL;
+    yp__waker_reg_t reg = YP__WAKER_REG_INIT;
     int result;
     pthread_mutex_lock(&lock);
-    for (;;) {
+    do {
         /* Checked under the lock: the thread sets `fired` and takes the
          * waker in one critical section, so either it sees the waker we
          * register here or we see `fired`.  No wake is lost. */
@@ -458,27 +458,13 @@ yp_timer_poll(yp_timer_t *timer, yp_context_t *cx)
             result = YP_READY;
             break;
         }
-        /* yp_waker_register semantics: a will_wake waker stays, so a
-         * task polled again costs no clone. */
-        if (yp_waker_will_wake(timer->waker, w)) {
-            result = YP_PENDING;
-            break;
-        }
-        if (fresh != NULL) {
-            stale = timer->waker;
-            timer->waker = fresh;
-            fresh = NULL;
-            result = YP_PENDING;
-            break;
-        }
-        pthread_mutex_unlock(&lock);
-        fresh = yp_waker_clone(w);
-        pthread_mutex_lock(&lock);
-    }
+        result = YP_PENDING;
+        /* A will_wake waker stays (a task polled again costs no clone);
+         * otherwise it clones unlocked and we look again. */
+    } while (!yp__waker_register_locked(&reg, &timer->waker, w, &lock));
     pthread_mutex_unlock(&lock);
 
-    yp_waker_drop(stale);
-    yp_waker_drop(fresh);       /* NULL unless it fired meanwhile */
+    yp__waker_reg_finish(&reg);   /* the clone is unused if it fired */
     return result;
 }
 

@@ -9,9 +9,14 @@
  * that finds the queue empty schedules one drain, and everything pushed
  * before the drain runs is delivered by it.
  *
- * Memory ordering: push is a release CAS on head (publishing the waker's
+ * Layering: the queue holds links (internal.h), each embedded next to a
+ * generic waker; it uses only the generic waker API (waker.c) to take
+ * and describe the list's references.  The task waker embeds a link and
+ * calls in here; nothing here calls the task waker.
+ *
+ * Memory ordering: push is a release CAS on head (publishing the link's
  * fields and its `next`), take is an acquire exchange, so the consumer
- * sees every pushed waker fully.  `queued` keeps a waker on the list at
+ * sees every pushed link fully.  `queued` keeps a link on the list at
  * most once: a waker can be re-armed and fired again (after a throw
  * polls it) while its first push is still waiting for the drain, and an
  * intrusive list cannot hold the same node twice.
@@ -46,40 +51,71 @@ void
 yp__wakeq_decref(yp__wakeq_t *q)
 {
     if (__atomic_sub_fetch(&q->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
-        /* Nothing can be queued: queued wakers hold references to their
-         * queue through their own wakeq field, and a waker's last
-         * reference cannot be on a list. */
+        /* Nothing can be queued: a queued link's waker is alive (the
+         * list holds a reference to it), and so is the queue reference
+         * its link took in yp__wakeq_bind. */
         __atomic_fetch_sub(&live_wakeqs, 1, __ATOMIC_RELAXED);
         free(q);
     }
 }
 
-int
-yp__wakeq_push(yp__wakeq_t *q, yp__taskwaker_t *tw)
+void
+yp__wakeq_link_init(yp__wakeq_link_t *link, yp_waker_t *waker)
 {
-    if (__atomic_exchange_n(&tw->queued, 1, __ATOMIC_ACQ_REL)) {
+    link->waker = waker;
+    link->wakeq = NULL;
+    link->loop_thread = 0;
+    link->queued = 0;
+    link->next = NULL;
+}
+
+void
+yp__wakeq_bind(yp__wakeq_link_t *link, yp__wakeq_t *q)
+{
+    if (link->wakeq != NULL) {
+        return;   /* bound for life */
+    }
+    yp__wakeq_incref(q);
+    /* A plain store: the waker's arm (a release CAS) publishes it to the
+     * thread that later wins ARMED->FIRED and reads it. */
+    link->wakeq = q;
+}
+
+void
+yp__wakeq_link_release(yp__wakeq_link_t *link)
+{
+    if (link->wakeq != NULL) {
+        yp__wakeq_decref(link->wakeq);
+        link->wakeq = NULL;
+    }
+}
+
+int
+yp__wakeq_push(yp__wakeq_t *q, yp__wakeq_link_t *link)
+{
+    if (__atomic_exchange_n(&link->queued, 1, __ATOMIC_ACQ_REL)) {
         return 0;   /* already waiting for a drain, which will see it */
     }
-    (void)yp_waker_clone(&tw->base);   /* the list's reference */
-    yp__taskwaker_t *old = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    (void)yp_waker_clone(link->waker);   /* the list's reference */
+    yp__wakeq_link_t *old = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
     do {
-        tw->next = old;
-    } while (!__atomic_compare_exchange_n(&q->head, &old, tw, 1,
+        link->next = old;
+    } while (!__atomic_compare_exchange_n(&q->head, &old, link, 1,
                                           __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
     return old == NULL;
 }
 
-yp__taskwaker_t *
+yp__wakeq_link_t *
 yp__wakeq_take(yp__wakeq_t *q)
 {
-    yp__taskwaker_t *lifo = __atomic_exchange_n(&q->head, NULL,
-                                                __ATOMIC_ACQUIRE);
+    yp__wakeq_link_t *lifo = __atomic_exchange_n(&q->head, NULL,
+                                                 __ATOMIC_ACQUIRE);
     /* Reverse to oldest-first, so tasks resume in the order they were
      * woken.  `queued` stays set: see yp__wakeq_next. */
-    yp__taskwaker_t *fifo = NULL;
+    yp__wakeq_link_t *fifo = NULL;
     while (lifo != NULL) {
-        yp__taskwaker_t *next = lifo->next;
+        yp__wakeq_link_t *next = lifo->next;
         lifo->next = fifo;
         fifo = lifo;
         lifo = next;
@@ -87,13 +123,13 @@ yp__wakeq_take(yp__wakeq_t *q)
     return fifo;
 }
 
-yp__taskwaker_t *
-yp__wakeq_next(yp__taskwaker_t *tw)
+yp__wakeq_link_t *
+yp__wakeq_next(yp__wakeq_link_t *link)
 {
     /* Read the link before clearing `queued`: from that moment another
-     * thread may push this waker again, which rewrites tw->next. */
-    yp__taskwaker_t *next = tw->next;
-    __atomic_store_n(&tw->queued, 0, __ATOMIC_RELEASE);
+     * thread may push this waker again, which rewrites link->next. */
+    yp__wakeq_link_t *next = link->next;
+    __atomic_store_n(&link->queued, 0, __ATOMIC_RELEASE);
     return next;
 }
 

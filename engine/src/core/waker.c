@@ -1,5 +1,8 @@
 /*
- * waker.c -- reference-counted wakers and the coroutine's task waker.
+ * waker.c -- the generic reference-counted waker (core.h), and the one
+ * way to register a waker in a slot a mutex guards.  The task waker and
+ * the wake queue build on this file (taskwaker.c, wakeq.c); it knows
+ * neither.
  *
  * Memory ordering: the reference count follows the classic Arc recipe.
  * Increments are relaxed (a thread can only clone a waker it already holds
@@ -10,7 +13,7 @@
  */
 #include "internal.h"
 
-#include <stdlib.h>
+#include <pthread.h>
 
 void
 yp_waker_init(yp_waker_t *waker, const yp_waker_vtable_t *vtable, void *data)
@@ -125,141 +128,42 @@ yp_context_waker(const yp_context_t *cx)
 }
 
 /* ---------------------------------------------------------------------
- * Task waker.
+ * Registering under a lock (internal.h has the caller's pattern).
  *
- * All state changes are compare-and-swap on one int, so a wake racing
- * with the owner's arm/begin_poll/kill has exactly one winner:
- *  - wake vs arm: either the wake lands first (POLLING->WOKEN, the arm
- *    fails and the coroutine yields None), or the arm lands first
- *    (POLLING->ARMED, the wake then fires the notify).  No wake is lost.
- *  - two wakes vs ARMED: one CAS wins ARMED->FIRED and notifies; the other
- *    sees FIRED and does nothing, so the loop future is resolved once.
- *  - wake vs kill: after DEAD no wake notifies.  A wake that won
- *    ARMED->FIRED just before the kill still notifies; the binding copes
- *    because it re-reads the owner under the GIL, where kill also runs.
- * acq_rel on the CAS: the owner publishes the loop future before ARMED
- * (release), and the notifier reads it after FIRED (acquire).
+ * Lock order: the caller's mutex is never held across yp_waker_clone or
+ * yp_waker_drop, because a vtable's clone, wake or destroy may take the
+ * GIL while the GIL's holder waits for that mutex.  So a clone is made
+ * with the mutex released, and the caller re-checks its state after we
+ * lock again: the other side may have finished meanwhile (then the clone
+ * is not needed and yp__waker_reg_finish drops it, unlocked).  What the
+ * slot held before is moved out into reg->stale, also dropped unlocked.
  */
-static long live_taskwakers;
-
-static void
-taskwaker_wake(yp_waker_t *waker)
+int
+yp__waker_register_locked(yp__waker_reg_t *reg, yp_waker_t **slot,
+                          yp_waker_t *w, pthread_mutex_t *lock)
 {
-    yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
-    int s = __atomic_load_n(&tw->state, __ATOMIC_ACQUIRE);
-    for (;;) {
-        int next;
-        switch (s) {
-        case YP__TW_POLLING:
-            next = YP__TW_WOKEN;
-            break;
-        case YP__TW_ARMED:
-            next = YP__TW_FIRED;
-            break;
-        default:
-            /* WOKEN, FIRED: already pending a poll.  DEAD: gone. */
-            return;
-        }
-        if (__atomic_compare_exchange_n(&tw->state, &s, next, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            if (next == YP__TW_FIRED && !YP_FAULT(WAKER_IGNORED)) {
-                tw->notify(tw);
-            }
-            return;
-        }
-        /* Lost a race; s now holds the fresh state. */
+    if (yp_waker_will_wake(*slot, w)) {
+        return 1;
     }
-}
-
-static void
-taskwaker_destroy(yp_waker_t *waker)
-{
-    yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
-    __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
-    if (tw->wakeq != NULL) {
-        yp__wakeq_decref(tw->wakeq);
+    if (reg->fresh != NULL) {
+        /* reg->stale is NULL here: callers only fill it on a path that
+         * leaves their loop without calling us again. */
+        reg->stale = *slot;
+        *slot = reg->fresh;
+        reg->fresh = NULL;
+        return 1;
     }
-    if (YP_FAULT(HEAP_LEAK)) {
-        return;   /* the block is never freed */
-    }
-    free(tw);
-}
-
-static const yp_waker_vtable_t taskwaker_vtable = {
-    .wake = taskwaker_wake,
-    .destroy = taskwaker_destroy,
-};
-
-yp__taskwaker_t *
-yp__taskwaker_new(yp__notify_fn notify, void *owner)
-{
-    yp__taskwaker_t *tw = malloc(sizeof(*tw));
-    if (tw == NULL) {
-        return NULL;
-    }
-    if (YP_FAULT(OOB_WRITE)) {
-        ((volatile char *)tw)[sizeof(*tw)] = 1;   /* one byte past */
-    }
-    yp_waker_init(&tw->base, &taskwaker_vtable, owner);
-    tw->notify = notify;
-    tw->wakeq = NULL;
-    tw->loop_thread = 0;
-    tw->queued = 0;
-    tw->next = NULL;
-    __atomic_store_n(&tw->state, YP__TW_POLLING, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
-    return tw;
+    pthread_mutex_unlock(lock);
+    reg->fresh = yp_waker_clone(w);
+    pthread_mutex_lock(lock);
+    return 0;
 }
 
 void
-yp__taskwaker_begin_poll(yp__taskwaker_t *tw)
+yp__waker_reg_finish(yp__waker_reg_t *reg)
 {
-    int s = __atomic_load_n(&tw->state, __ATOMIC_ACQUIRE);
-    while (s != YP__TW_DEAD) {
-        if (__atomic_compare_exchange_n(&tw->state, &s, YP__TW_POLLING, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            return;
-        }
-    }
-}
-
-yp__tw_state_t
-yp__taskwaker_arm(yp__taskwaker_t *tw)
-{
-    int expected = YP__TW_POLLING;
-    if (__atomic_compare_exchange_n(&tw->state, &expected, YP__TW_ARMED, 0,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        return YP__TW_ARMED;
-    }
-    return (yp__tw_state_t)expected;
-}
-
-void
-yp__taskwaker_kill(yp__taskwaker_t *tw)
-{
-    __atomic_store_n(&tw->state, YP__TW_DEAD, __ATOMIC_RELEASE);
-    yp_waker_drop(&tw->base);
-}
-
-yp__tw_state_t
-yp__taskwaker_state(const yp__taskwaker_t *tw)
-{
-    return (yp__tw_state_t)__atomic_load_n(&tw->state, __ATOMIC_ACQUIRE);
-}
-
-long
-yp__taskwaker_live(void)
-{
-    return __atomic_load_n(&live_taskwakers, __ATOMIC_RELAXED);
-}
-
-const char *
-yp__tw_state_name(yp__tw_state_t s)
-{
-    static const char *const names[] = {
-        [YP__TW_POLLING] = "POLLING", [YP__TW_WOKEN] = "WOKEN",
-        [YP__TW_ARMED] = "ARMED",     [YP__TW_FIRED] = "FIRED",
-        [YP__TW_DEAD] = "DEAD",
-    };
-    return (unsigned)s < YP__ARRAY_SIZE(names) ? names[s] : "?";
+    yp_waker_drop(reg->stale);
+    yp_waker_drop(reg->fresh);   /* NULL unless the state changed under us */
+    reg->stale = NULL;
+    reg->fresh = NULL;
 }

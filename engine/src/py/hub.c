@@ -133,17 +133,17 @@ struct yp__hub_s {
 static void
 hub_take_all(yp__wakeq_t *q, int deliver)
 {
-    yp__taskwaker_t *tw = yp__wakeq_take(q);
-    while (tw != NULL) {
-        yp__taskwaker_t *next = yp__wakeq_next(tw);
-        yp__wait_t *w = tw->base.data;
+    yp__wakeq_link_t *link = yp__wakeq_take(q);
+    while (link != NULL) {
+        yp__wakeq_link_t *next = yp__wakeq_next(link);
+        yp__wait_t *w = link->waker->data;
         if (deliver && w != NULL) {
             PyObject *owner = Py_NewRef(yp__wait_owner(w));
             yp__hub_deliver(w);   /* runs Python code: owner held */
             Py_DECREF(owner);
         }
-        yp_waker_drop(&tw->base);
-        tw = next;
+        yp_waker_drop(link->waker);
+        link = next;
     }
 }
 
@@ -365,14 +365,14 @@ yp__hub_for_loop(PyObject *loop)
 void
 yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
 {
-    __atomic_store_n(&tw->loop_thread, w->thread, __ATOMIC_RELAXED);
-    if (tw->wakeq != NULL || w->loop == NULL) {
+    __atomic_store_n(&tw->link.loop_thread, w->thread, __ATOMIC_RELAXED);
+    if (tw->link.wakeq != NULL || w->loop == NULL) {
         return;   /* bound for life at the first arm */
     }
     yp__hub_t *hub = yp__hub_for_loop(w->loop);
     if (hub != NULL) {
-        yp__wakeq_incref(hub->q);
-        tw->wakeq = hub->q;   /* published by the arm's release CAS */
+        /* Published by the arm's release CAS. */
+        yp__wakeq_bind(&tw->link, hub->q);
     }
 }
 
@@ -428,14 +428,14 @@ yp__hub_create_future(yp__hub_t *hub)
 int
 yp__hub_notify(yp__taskwaker_t *tw)
 {
-    yp__wakeq_t *q = tw->wakeq;
+    yp__wakeq_t *q = tw->link.wakeq;
     if (q == NULL
-        || __atomic_load_n(&tw->loop_thread, __ATOMIC_RELAXED)
+        || __atomic_load_n(&tw->link.loop_thread, __ATOMIC_RELAXED)
                == PyThread_get_thread_ident())
     {
         return 0;   /* not batched: the caller delivers directly */
     }
-    if (yp__wakeq_push(q, tw)) {
+    if (yp__wakeq_push(q, &tw->link)) {
         hub_schedule(q);
     }
     return 1;
