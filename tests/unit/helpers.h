@@ -196,6 +196,8 @@ yp_test_end(void)
                  yp__oneshot_live());
     cr_assert_eq(yp__timer_live(), 0, "%ld timers leaked",
                  yp__timer_live());
+    cr_assert_eq(yp__wakeq_live(), 0, "%ld wake queues leaked",
+                 yp__wakeq_live());
     cr_assert_eq(yp_leakcheck_definite(), 0,
                  "memory definitely lost (%s report above)",
                  yp_leakcheck_tool() ? yp_leakcheck_tool() : "checker");
