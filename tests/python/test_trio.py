@@ -3,6 +3,7 @@ backends): await in tasks and nurseries, cancel scopes, timeouts, foreign
 wakes, stale wakes, wakes after the run.  The user futures are the same as
 under asyncio: nothing in them knows which library runs them."""
 import asyncio
+import os
 import threading
 import time
 
@@ -193,6 +194,12 @@ def test_trio_in_worker_thread(yp):
 
 @pytest.fixture(params=["asyncio", "trio"])
 def backend(request):
+    if os.environ.get("YP_REFLEAK"):
+        # Measured without yieldpoint on python3.11d: anyio 3.6's run()
+        # itself grows the total refcount by ~1 per run on either backend
+        # (and allocated blocks on asyncio); the hunt would only see that.
+        # trio alone is clean, so the trio tests above stay in the hunt.
+        pytest.skip("anyio leaks by itself on the debug interpreter")
     return request.param
 
 

@@ -37,8 +37,9 @@
  * fini; the rest from the first load to fini. */
 static struct {
     PyObject *str_trio;             /* "trio": sys.modules key, cvar value */
-    int loaded;
-    PyObject *cvar;                 /* sniffio.current_async_library_cvar */
+    PyObject *cvar;                 /* sniffio.current_async_library_cvar;
+                                     * loaded once trio is imported */
+    int loaded;                     /* the rest: once trio ran here */
     PyObject *current_task;         /* trio.lowlevel.current_task */
     PyObject *current_trio_token;
     PyObject *reschedule;           /* trio.lowlevel.reschedule */
@@ -138,9 +139,7 @@ load(void)
     PyObject *wtr = NULL, *csc = NULL, *abort = NULL, *msg = NULL;
     int ok = 0;
 
-    if ((tst.cvar = import_attr("sniffio", "current_async_library_cvar"))
-            == NULL
-        || (tst.current_task = import_attr("trio.lowlevel", "current_task"))
+    if ((tst.current_task = import_attr("trio.lowlevel", "current_task"))
                == NULL
         || (tst.current_trio_token = import_attr("trio.lowlevel",
                                                  "current_trio_token"))
@@ -178,11 +177,13 @@ done:
     Py_XDECREF(abort);
     Py_XDECREF(msg);
     if (!ok) {
-        /* Keep str_trio, forget the rest: the next yield tries again. */
-        PyObject *keep = tst.str_trio;
-        tst.str_trio = NULL;
+        /* Keep str_trio and cvar, forget the rest: the next yield tries
+         * again. */
+        PyObject *keep = tst.str_trio, *cvar = tst.cvar;
+        tst.str_trio = tst.cvar = NULL;
         yp__trio_fini();
         tst.str_trio = keep;
+        tst.cvar = cvar;
         return -1;
     }
     return 0;
@@ -191,21 +192,25 @@ done:
 /* trio drives this thread: trio was imported, sniffio's context variable
  * (set by trio for its tasks) says "trio", and trio has a current task
  * here (the variable alone can leak into a worker thread's copied
- * context).  Only asked before a coroutine's first yield. */
+ * context).  Only asked before a coroutine's first yield; never loads
+ * more than the variable unless trio runs (the full load takes tens of
+ * milliseconds on a debug interpreter: a wake landing meanwhile would
+ * turn a no-loop error into a yield). */
 static int
 trio_running(void)
 {
     if (tst.str_trio == NULL) {
         return 0;
     }
-    if (!tst.loaded) {
+    if (tst.cvar == NULL) {
         PyObject *m = PyDict_GetItemWithError(PyImport_GetModuleDict(),
                                               tst.str_trio);
         if (m == NULL) {
             PyErr_Clear();
             return 0;
         }
-        if (load() < 0) {
+        tst.cvar = import_attr("sniffio", "current_async_library_cvar");
+        if (tst.cvar == NULL) {
             PyErr_WriteUnraisable(tst.str_trio);
             return 0;
         }
@@ -219,6 +224,10 @@ trio_running(void)
                   && PyUnicode_Compare(v, tst.str_trio) == 0;
     Py_XDECREF(v);
     if (!is_trio) {
+        return 0;
+    }
+    if (!tst.loaded && load() < 0) {
+        PyErr_WriteUnraisable(tst.str_trio);
         return 0;
     }
     PyObject *task = PyObject_CallNoArgs(tst.current_task);
