@@ -3,6 +3,7 @@ import asyncio
 import collections.abc
 import inspect
 import ctypes
+import sys
 import warnings
 
 from . import clause
@@ -244,6 +245,24 @@ def never_awaited(yp):
         ws = _warnings_of(lambda: make())
         eq([str(w.message) for w in ws],
            [f"coroutine '{qn}' was never awaited"], "RuntimeWarnings")
+
+
+@clause("coro.never-awaited")
+def never_awaited_as_error(yp):
+    """With warnings turned into errors, the warning cannot propagate out
+    of a deallocator: it goes to sys.unraisablehook, as CPython's does."""
+    seen = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: seen.append((u.exc_type, str(u.exc_value)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            yp.scripted([("ready", 1)])        # freed at once, never awaited
+            collect()
+    finally:
+        sys.unraisablehook = old
+    eq(seen, [(RuntimeWarning, "coroutine 'scripted' was never awaited")],
+       "sys.unraisablehook calls (exception type, message)")
 
 
 @clause("coro.no-spurious-warning")

@@ -128,6 +128,26 @@ def stopiteration(yp, way, loop):
             same(e.__cause__, si, "__cause__")
 
 
+@clause("send.stopiteration")
+def stopiteration_traceback(yp, way, loop):
+    """The StopIteration kept as __cause__ keeps the traceback it was raised
+    with (PEP 479's conversion must not strip it)."""
+    def stop_here():
+        raise StopIteration(5)
+    e = raises(RuntimeError, run_by_hand, loop,
+               yp.scripted(steps(way, ("call", stop_here))),
+               message="coroutine raised StopIteration",
+               what="a poll raising StopIteration from Python code")
+    check(isinstance(e.__cause__, StopIteration),
+          f"__cause__ should be the StopIteration, got {e.__cause__!r}")
+    tb, frames = e.__cause__.__traceback__, []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    check("stop_here" in frames,
+          f"__cause__.__traceback__ lost the raising frame (frames: {frames})")
+
+
 @clause("send.drop-on-finish")
 def drop_on_finish(yp, way, loop):
     p = yp.Probe()

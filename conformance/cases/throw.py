@@ -1,6 +1,7 @@
 """throw, close, cancellation and garbage collection."""
 import asyncio
 import warnings
+import weakref
 
 from . import ASYNCIO, clause
 from ._support import (check, collect, eq, finishes, polls_before, raises,
@@ -81,6 +82,55 @@ def forms(yp, loop):
                 e = raises(ValueError, c.throw, *args, what=what)
             check(ok(e), f"{what}: raised {e!r}")
             check(p.dropped, f"{what}: future not dropped")
+    loop.run(main)
+
+
+@clause("throw.forms")
+def forms_separate_value(yp, loop):
+    """throw(type, value) with a value that is not an instance of the type
+    builds the type from it; an instance with a separate value, or a third
+    argument that is no traceback, is refused with TypeError."""
+    key = KeyError("k")
+    inst = ValueError("inst")
+    accepted = [
+        ((ValueError, key), ValueError,
+         lambda e: type(e) is ValueError and e.args == (key,),
+         "throw(ValueError, KeyError('k'))"),
+        ((ValueError, (1, 2)), ValueError,
+         lambda e: type(e) is ValueError and e.args == (1, 2),
+         "throw(ValueError, (1, 2))"),
+        ((LookupError, key), KeyError, lambda e: e is key,
+         "throw(LookupError, KeyError('k')): a subclass instance, as is"),
+        ((inst, None), ValueError, lambda e: e is inst,
+         "throw(instance, None)"),
+    ]
+    refused = [
+        ((inst, "v"), "instance exception may not have a separate value",
+         "throw(instance, 'v')"),
+        ((inst, key), "instance exception may not have a separate value",
+         "throw(instance, another instance)"),
+        ((ValueError, None, "tb"), None, "throw(ValueError, None, 'tb')"),
+    ]
+
+    async def main():
+        for args, typ, ok, what in accepted:
+            p = yp.Probe()
+            c = yp.scripted(["pending", ("ready", 1)], p)
+            c.send(None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                e = raises(typ, c.throw, *args, what=what)
+            check(ok(e), f"{what}: raised {e!r} (args {e.args!r})")
+            check(p.dropped, f"{what}: future not dropped")
+        for args, message, what in refused:
+            p = yp.Probe()
+            c = yp.scripted(["pending", ("ready", 1)], p)
+            c.send(None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                raises(TypeError, c.throw, *args, message=message, what=what)
+            c.close()
+            check(p.dropped, f"{what}: future not dropped by close()")
     loop.run(main)
 
 
@@ -354,3 +404,35 @@ def gc_drops(yp, loop):
         collect()
         check(p.dropped, "suspended coroutine in a cycle not collected")
     loop.run(main)
+
+
+class _Box:
+    """A step argument that can be watched with a weak reference."""
+
+
+@clause("throw.gc-drops")
+def gc_frees_everything(yp, loop):
+    """A dropped coroutine -- never awaited, or suspended on a pending step
+    or on a timer's wake -- leaves nothing alive: the step arguments it
+    still held are freed with it."""
+    refs = []
+
+    def leave(first, start):
+        box = _Box()
+        refs.append((weakref.ref(box), f"{first} (started: {start})"))
+        c = yp.scripted(first + [("ready", box)])
+        if start:
+            check(suspended(c.send(None)), f"{first}: first poll should pend")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        leave([], False)
+        leave(["pending"], False)
+
+    async def main():
+        leave(["pending"], True)
+        leave([("wake_after", 30)], True)
+    loop.run(main)
+    collect()
+    alive = [what for ref, what in refs if ref() is not None]
+    eq(alive, [], "step arguments still alive after the coroutine was dropped")
