@@ -11,7 +11,8 @@
 #               PYTHON_CONFIG   python3.11-config by default
 # Outputs in $OUT: <target>, <target>.options, <target>.dict,
 # <target>_seed_corpus.zip (files named by sha1), and py/ (the drivers of
-# the Python targets, found next to the binary at run time).
+# the Python targets and the contract kit they import, found next to the
+# binary at run time).
 set -euo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CC:=clang-14}" "${CXX:=clang++-14}"
@@ -68,7 +69,8 @@ for t in $TARGETS; do
         -lpthread -lm -o "$OUT/$t" ;;
     coroutine|scripts)
       compile "$WORK/$t.o" "$SRC/fuzz/py_target.c" "${PYINC[@]}" \
-        "-DYP_FUZZ_DRIVER=\"${t}_driver\"" "-DYP_FUZZ_PY_DIR=\"$SRC/fuzz/py\""
+        "-DYP_FUZZ_DRIVER=\"${t}_driver\"" "-DYP_FUZZ_PY_DIR=\"$SRC/fuzz/py\"" \
+        "-DYP_FUZZ_KIT_DIR=\"$SRC/conformance\""
       $CXX $CXXFLAGS "$WORK/$t.o" "${core_objs[@]}" "${py_objs[@]}" \
         $LIB_FUZZING_ENGINE "${PYLD[@]}" -lpthread -lm -o "$OUT/$t" ;;
     *) echo "build.sh: unknown target $t" >&2; exit 2 ;;
@@ -87,5 +89,8 @@ for t in $TARGETS; do
   fi
   echo "build.sh: $OUT/$t"
 done
+# The drivers and, beside them, the contract kit they import: $OUT stands
+# on its own.
 mkdir -p "$OUT/py"
-cp "$SRC"/fuzz/py/*.py "$OUT/py/"
+(cd "$SRC/fuzz/py" && find . -name '*.py' -exec cp --parents {} "$OUT/py/" \;)
+(cd "$SRC/conformance" && find ypkit -name '*.py' -exec cp --parents {} "$OUT/py/" \;)

@@ -3,6 +3,7 @@
  * `scripts`).  Compiled once per target with
  *   -DYP_FUZZ_DRIVER="coroutine_driver"   (a module under fuzz/py/)
  *   -DYP_FUZZ_PY_DIR="/abs/path/fuzz/py"  (baked-in fallback location)
+ *   -DYP_FUZZ_KIT_DIR="/abs/path/conformance"  (where `ypkit` lives)
  *
  * LLVMFuzzerInitialize embeds CPython once per process, the way CPython's
  * own fuzzers do (Modules/_xxtestfuzz): PyPreConfig with the malloc
@@ -137,6 +138,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (sys_path == NULL) {
         die_with_python_error("sys.path");
     }
+    /* The contract kit (conformance/ypkit: messages, step outcomes,
+     * driving by hand) behind the driver directory, so that a copy of the
+     * kit beside the drivers (build.sh's $OUT/py, a campaign's snapshot)
+     * is the one imported. */
+    path_insert(sys_path, YP_FUZZ_KIT_DIR);
     char dir[PATH_MAX];
     find_driver_dir(dir, sizeof(dir));
     path_insert(sys_path, dir);

@@ -22,11 +22,12 @@ with the adapter's reason.
 """
 import inspect
 
+from ypkit.scripted import WAYS
+
 from ._runtime import RUNTIMES, ASYNCIO_FAMILY, TRIO_FAMILY  # noqa: F401
 
 AREAS = ("send", "asyncio", "trio", "pending", "throw", "borrow", "attach",
          "coro", "fixture")
-WAYS = ("ready", "wake", "later")
 LOOPS = RUNTIMES
 ASYNCIO = ("asyncio", "uvloop")     # asyncio's own API (tasks, wait_for, ...)
 

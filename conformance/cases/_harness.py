@@ -13,8 +13,9 @@ import os
 import sys
 import traceback
 
-from . import LOOPS, WAYS, instance_id, load_all
+from . import LOOPS, load_all
 from . import _runtime, _support
+from ypkit import refleak
 
 CONTRACT_MAJOR = "1"
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
@@ -291,50 +292,25 @@ def _describe_failure(e):
     return msg
 
 
-def _refleak_settings():
-    spec = os.environ.get("YP_CONF_REFLEAK", "")
-    if not spec:
-        return None
-    warmups, runs = (int(x) for x in spec.split(":"))
-    return warmups, runs
-
-
-def _fd_count():
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 0
+class _Stop(Exception):
+    """A repeated run did not pass: its result ends the refleak hunt."""
 
 
 def _run_refleak(once, warmups, runs):
-    """regrtest -R: run `once` warmups+runs times; after each run collect
-    and read the totals.  A leak is growth in *every* measured run (total
-    references or allocated blocks), or any change in open fds."""
-    if not hasattr(sys, "gettotalrefcount"):
-        return "ERROR", ("--refleak needs a debug interpreter "
-                         "(/usr/bin/python3.11d): sys.gettotalrefcount "
-                         "is missing")
-    refs, blocks, fds = [], [], []
-    prev = None
-    for i in range(warmups + runs):
+    """yp-conform --refleak: run `once` warmups+runs times in this
+    interpreter; ypkit.refleak gives the verdict."""
+    repeat = [0]
+
+    def checked():
         status, msg = once()
+        repeat[0] += 1
         if status != "PASS":
-            return status, (f"(repeat {i + 1}) " + msg if i else msg)
-        _support.collect()
-        sys._clear_type_cache()
-        now = (sys.gettotalrefcount(), sys.getallocatedblocks(), _fd_count())
-        if prev is not None and i >= warmups:
-            refs.append(now[0] - prev[0])
-            blocks.append(now[1] - prev[1])
-            fds.append(now[2] - prev[2])
-        prev = now
-    problems = []
-    if refs and all(d >= 1 for d in refs):
-        problems.append(f"leaked references {refs}")
-    if blocks and all(d >= 1 for d in blocks):
-        problems.append(f"leaked memory blocks {blocks}")
-    if any(fds):
-        problems.append(f"leaked file descriptors {fds}")
+            i = repeat[0]
+            raise _Stop(status, f"(repeat {i}) " + msg if i > 1 else msg)
+    try:
+        problems = refleak.hunt(checked, warmups, runs, _support.collect)
+    except _Stop as stop:
+        return stop.args
     if problems:
         return "FAIL", "refleak: " + ", ".join(problems)
     return "PASS", ""
@@ -342,9 +318,12 @@ def _run_refleak(once, warmups, runs):
 
 def run_case(impl, paths, case_id, way, loop):
     """Run one case instance; return (status, message).  Under
-    YP_CONF_REFLEAK=W:R (yp-conform --refleak) the case body runs W+R
-    times in this interpreter and reference growth fails it."""
-    rl = _refleak_settings()
+    YP_REFLEAK=W:R (yp-conform --refleak) the case body runs W+R times in
+    this interpreter and reference growth fails it (ypkit.refleak)."""
+    try:
+        rl = refleak.settings()
+    except refleak.SettingError as e:
+        return "ERROR", f"--refleak: {e}"
     if rl is None:
         return _run_case_once(impl, paths, case_id, way, loop)
     return _run_refleak(

@@ -1,10 +1,20 @@
-"""Helpers the cases share: script building, assertions, driving by hand."""
+"""Helpers the cases share: script building, assertions, driving by hand.
+
+The contract's texts, the scripted step grammar, driving by hand outside a
+loop and the refleak check are the contract kit's (``ypkit``); this module
+adds what only the cases need: assertions that raise ``Fail``, and driving
+inside a runtime.
+"""
 import asyncio
 import gc
 import sys
 import os
 import threading
 import time
+
+from ypkit import messages, scripted
+from ypkit.drive import DriveError
+from ypkit.drive import drive as _drive_by_hand
 
 from ._runtime import current
 
@@ -28,13 +38,7 @@ class Fail(AssertionError):
 
 def prefix(way):
     """Steps that make the final step happen the given way."""
-    if way in (None, "ready"):
-        return []
-    if way == "wake":
-        return ["wake"]
-    if way == "later":
-        return [("wake_after", LATER)]
-    raise ValueError(way)
+    return scripted.prefix(way, LATER)
 
 
 def steps(way, *final):
@@ -86,8 +90,7 @@ def finishes(fn, *args, what=None):
 
 
 def reuse_error(fn, *args, what=None):
-    raises(RuntimeError, fn, *args, what=what,
-           message="cannot reuse already awaited coroutine")
+    raises(RuntimeError, fn, *args, what=what, message=messages.REUSE)
 
 
 def collect():
@@ -168,14 +171,10 @@ async def drive(coro, value=None, after=None):
 def run_by_hand(loop, coro, value=None):
     """drive() in a fresh loop of the given variant (or none for None)."""
     if loop is None:
-        yields = []
-        while True:
-            try:
-                y = coro.send(value)
-            except StopIteration as e:
-                return e.value, yields
-            yields.append(y)
-            check(y is None, f"by hand outside a loop, yielded {y!r}")
+        try:
+            return _drive_by_hand(coro, value)
+        except DriveError as e:
+            raise Fail(str(e)) from None
     return loop.run(lambda: drive(coro, value))
 
 

@@ -1,10 +1,12 @@
 """Borrows across yield points (&self / &mut self)."""
+from ypkit import messages
+
 from . import clause
-from ._support import (Fail, check, collect, eq, finishes, raises,
+from ._support import (Fail, check, collect, eq, raises,
                        reuse_error, suspended, ticks, variant)
 
-SHARED_REFUSED = "Already mutably borrowed"
-EXCLUSIVE_REFUSED = "Already borrowed"
+SHARED_REFUSED = messages.MUT_BORROWED
+EXCLUSIVE_REFUSED = messages.BORROWED
 
 
 def _at_call():

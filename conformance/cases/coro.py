@@ -6,6 +6,8 @@ import ctypes
 import sys
 import warnings
 
+from ypkit import messages
+
 from . import clause
 from ._support import (Fail, check, collect, eq, finishes, raises, reuse_error,
                        same, steps, suspend, suspended)
@@ -153,9 +155,9 @@ def reentrant(yp, way, loop):
     eq(loop.run(main), "outer result", "the outer poll's result")
     box.clear()
     for what, t, msg in seen:
-        check(t is ValueError and msg == "coroutine already executing",
-              f"re-entrant {what}(): expected ValueError('coroutine already "
-              f"executing'), got {getattr(t, '__name__', t)}: {msg}")
+        check(t is ValueError and msg == messages.RUNNING,
+              f"re-entrant {what}(): expected ValueError({messages.RUNNING!r}"
+              f"), got {getattr(t, '__name__', t)}: {msg}")
     eq(len(seen), 4, "re-entrant calls made")
     check(p.dropped, "future not dropped after finishing")
 
@@ -232,8 +234,7 @@ def _warnings_of(fn):
         warnings.simplefilter("always")
         fn()
         collect()
-    return [x for x in w if issubclass(x.category, RuntimeWarning)
-            and "never awaited" in str(x.message)]
+    return [x for x in w if messages.is_never_awaited(x)]
 
 
 @clause("coro.never-awaited")
@@ -244,7 +245,7 @@ def never_awaited(yp):
                      (k.get, "Counter.get")):
         ws = _warnings_of(lambda: make())
         eq([str(w.message) for w in ws],
-           [f"coroutine '{qn}' was never awaited"], "RuntimeWarnings")
+           [messages.never_awaited(qn)], "RuntimeWarnings")
 
 
 @clause("coro.never-awaited")

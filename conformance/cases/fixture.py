@@ -1,6 +1,8 @@
 """The adapter contract's fixtures and their argument checking."""
 import time
 
+from ypkit import messages
+
 from . import clause
 from ._support import Skip, check, eq, raises, run_by_hand, steps, variant
 
@@ -123,6 +125,6 @@ def script_exhausted(yp, way, loop):
         raise Skip("needs a loop")
     p = yp.Probe()
     c = yp.scripted(steps(way), p)
-    raises(RuntimeError, run_by_hand, loop, c, message="script exhausted",
+    raises(RuntimeError, run_by_hand, loop, c, message=messages.EXHAUSTED,
            what="polling past the script")
     check(p.dropped, "future not dropped after the error")

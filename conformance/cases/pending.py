@@ -3,6 +3,8 @@ import asyncio
 import random
 import time
 
+from ypkit import messages
+
 from . import ASYNCIO, ASYNCIO_FAMILY, clause
 from ._support import (LATER, check, eq, finishes, raises, run_by_hand,
                        settle, steps, ticks)
@@ -84,17 +86,17 @@ def no_loop_error(yp):
     for script in (["pending", ("ready", 1)],
                    [("wake_after", LATER), ("ready", 1)]):
         raises(RuntimeError, yp.scripted(script).send, None,
-               message="no running event loop",
+               message=messages.NO_LOOP,
                what=f"send of {script[0]!r} outside a loop")
     raises(RuntimeError, yp.sleep(LATER).send, None,
-           message="no running event loop", what="sleep(LATER).send(None)")
+           message=messages.NO_LOOP, what="sleep(LATER).send(None)")
 
 
 @clause("pending.no-loop-resumable")
 def no_loop_resumable(yp):
     p = yp.Probe()
     c = yp.scripted(["pending", ("ready", 1)], p)
-    raises(RuntimeError, c.send, None, message="no running event loop")
+    raises(RuntimeError, c.send, None, message=messages.NO_LOOP)
     check(not p.dropped, "the future was dropped by the no-loop error")
     eq(finishes(c.send, None, what="send after the no-loop error"), 1,
        "result of the next send")

@@ -1,6 +1,8 @@
 """send -> poll: one poll per send, and what a finished poll produces."""
 import asyncio
 
+from ypkit import messages
+
 from . import ASYNCIO_FAMILY, clause
 from ._support import (Fail, Skip, check, eq, finishes, polls_before, raises,
                        reuse_error, run_by_hand, same, steps, suspended,
@@ -120,7 +122,7 @@ def stopiteration(yp, way, loop):
     for si in (StopIteration(5), StopIteration):
         e = raises(RuntimeError, run_by_hand, loop,
                    yp.scripted(steps(way, ("raise", si))),
-                   message="coroutine raised StopIteration",
+                   message=messages.STOP_ITERATION,
                    what=f"a future raising {si!r}")
         check(isinstance(e.__cause__, StopIteration),
               f"__cause__ should be the StopIteration, got {e.__cause__!r}")

@@ -3,6 +3,8 @@ import asyncio
 import warnings
 import weakref
 
+from ypkit import messages
+
 from . import ASYNCIO, clause
 from ._support import (check, collect, eq, finishes, polls_before, raises,
                        reuse_error, same, steps, suspend, suspended, ticks)
@@ -46,7 +48,7 @@ def stopiteration(yp, way, loop):
                 await suspend(c, way)
             exc = StopIteration(7)
             err = raises(RuntimeError, c.throw, exc)
-            eq(str(err), "coroutine raised StopIteration", "message")
+            eq(str(err), messages.STOP_ITERATION, "message")
             same(err.__cause__, exc, "__cause__ of the RuntimeError")
             # (Dropping is throw.no-handle-drops / -fresh's business.)
     loop.run(main)

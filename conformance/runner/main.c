@@ -141,7 +141,7 @@ parse_args(yc_run_t *run, int argc, char **argv)
                                 "e.g. 2:3\n");
                 return -1;
             }
-            setenv("YP_CONF_REFLEAK", optarg, 1);
+            setenv("YP_REFLEAK", optarg, 1);  /* ypkit.refleak reads it */
             break;
         }
         case 'h': usage(stdout); exit(0);

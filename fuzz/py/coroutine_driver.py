@@ -6,14 +6,13 @@ every argument form/close, dropping (finalize), reference cycles and GC,
 wakes from the timer thread (("wake_after", s) steps with tiny s),
 re-entrant calls through ("call", fn) steps, and driving inside a running
 asyncio loop.  A model predicts the outcome of every operation from the
-contract (issue 2 / conformance SPEC); after each input every coroutine
+contract (conformance/SPEC.md, through the contract kit ypkit); after each input every coroutine
 and future is gone (yieldpoint._live() back to baseline), every object
 handed to the engine is freed (weakrefs), every borrow is released
 (Counter.set succeeds) and no unraisable exception was reported.
 Anything else raises FuzzFailure, which the harness turns into a crash.
 """
 import asyncio
-import sys
 import time
 import warnings
 import weakref
@@ -30,6 +29,7 @@ yp = importlib.import_module(os.environ.get("YP_FUZZ_MODULE", "yieldpoint"))
 _live = getattr(yp, "_live", lambda: None)
 
 from fuzz_support import FDP, FuzzFailure, Unraisables, collect, fail
+from ypkit import messages, scripted
 
 MAX_OPS = 48
 NSLOTS = 5
@@ -78,12 +78,6 @@ def _make_tb():
 
 
 TB = _make_tb()
-
-MSG_NOLOOP = "no running event loop"
-MSG_REUSE = "cannot reuse already awaited coroutine"
-MSG_RUNNING = "coroutine already executing"
-MSG_EXHAUSTED = "script exhausted"
-
 
 class Slot:
     __slots__ = ("kind", "coro", "state", "steps", "idx", "probe", "polls",
@@ -229,33 +223,6 @@ def make_simple_step(w, si):
     return "pending"
 
 
-def step_outcome(w, step):
-    """Expected outcome of running a (valid) step, ignoring "call"."""
-    if step == "pending":
-        return ("pending",)
-    if step == "wake":
-        return ("yield_none",)
-    if not isinstance(step, tuple) or len(step) != 2 or \
-            not isinstance(step[0], str):
-        return ("malformed",)
-    name, arg = step
-    if name == "wake_after":
-        return ("either",)
-    if name == "ready":
-        return ("return", arg)
-    if name == "raise":
-        if isinstance(arg, type):
-            if arg is NeedsArg:
-                return ("raise_type", TypeError)
-            if arg is StopIteration:
-                return ("raise_pep479",)
-            return ("raise_type", arg)
-        if isinstance(arg, StopIteration):
-            return ("raise_pep479",)
-        return ("raise_is", arg)
-    return ("malformed",)
-
-
 def new_scripted(w, si):
     f = w.f
     n = f.int(6)
@@ -370,14 +337,14 @@ def expect(w, si, what, res, want):
         ok = (kind == "ok" and (v is None or (w.in_loop and
                                               is_loop_future(v)))) or \
             (not w.in_loop and kind == "exc" and
-             type(v) is RuntimeError and str(v) == MSG_NOLOOP)
+             type(v) is RuntimeError and str(v) == messages.NO_LOOP)
     elif tag == "yield_none":
         ok = kind == "ok" and v is None
     elif tag == "yield_fut":
         ok = kind == "ok" and is_loop_future(v)
     elif tag == "noloop":
         ok = kind == "exc" and type(v) is RuntimeError and \
-            str(v) == MSG_NOLOOP
+            str(v) == messages.NO_LOOP
     elif tag == "return":
         ok = kind == "stop" and v.value is want[1]
     elif tag == "return_none":
@@ -393,10 +360,10 @@ def expect(w, si, what, res, want):
         ok = kind == "exc" and type(v) is RuntimeError and str(v) == want[1]
     elif tag == "running":
         ok = kind == "exc" and type(v) is ValueError and \
-            str(v) == MSG_RUNNING
+            str(v) == messages.RUNNING
     elif tag == "malformed":
         ok = kind == "exc" and type(v) is ValueError and \
-            str(v).startswith("malformed step")
+            str(v).startswith(messages.MALFORMED)
     elif tag == "typeerror":
         ok = kind == "exc" and type(v) is TypeError
     elif tag == "value":
@@ -446,7 +413,7 @@ def poll_scripted(w, si, s, call_op):
         s.idx += 1
         s.state = "running"
         res = call_op()
-        return res, ("runtime", MSG_EXHAUSTED), "finished"
+        return res, scripted.PAST_THE_END, "finished"
     plan = s.steps[s.idx]
     s.idx += 1
     s.state = "running"
@@ -456,10 +423,10 @@ def poll_scripted(w, si, s, call_op):
     finally:
         w.depth -= 1
     if plan[0] == "step":
-        outcome = want = step_outcome(w, plan[1])
+        outcome = want = scripted.outcome(plan[1])
     else:
         kind, step = plan[1], plan[2]
-        outcome = step_outcome(w, step)
+        outcome = scripted.outcome(step)
         want = ("raise_type", FuzzError) if kind == 7 else outcome
     if want == ("pending",) and s.timer_armed:
         # An earlier ("wake_after", t) timer of this future may fire
@@ -468,8 +435,7 @@ def poll_scripted(w, si, s, call_op):
         want = ("either",)
     if outcome == ("either",):
         s.timer_armed = True
-    after = "suspended" if want[0] in ("pending", "yield_none",
-                                       "either") else "finished"
+    after = "suspended" if scripted.suspends(want) else "finished"
     return res, want, after
 
 
@@ -494,7 +460,7 @@ def op_send(w, si, nested=False):
         return
     if s.state == "finished":
         expect(w, si, what, run_and_capture(call_op),
-               ("runtime", MSG_REUSE))
+               ("runtime", messages.REUSE))
         return
     if s.kind == "scripted":
         res, want, after = poll_scripted(
@@ -508,9 +474,9 @@ def op_send(w, si, nested=False):
         want = None
         if not s.held:
             if s.excl and (c.excl or c.shared):
-                want = ("runtime", "Already borrowed")
+                want = ("runtime", messages.BORROWED)
             elif not s.excl and c.excl:
-                want = ("runtime", "Already mutably borrowed")
+                want = ("runtime", messages.MUT_BORROWED)
             else:
                 s.held = True
                 if s.excl:
@@ -597,7 +563,7 @@ def op_throw(w, si, nested=False):
         expect(w, si, "throw", res, ("running",))
         return
     if s.state == "finished":
-        expect(w, si, "throw", res, ("runtime", MSG_REUSE))
+        expect(w, si, "throw", res, ("runtime", messages.REUSE))
         return
     kind, v = res
     if kind == "stop" and s.kind != "cancellable":
@@ -617,7 +583,7 @@ def op_throw(w, si, nested=False):
         # throw.stopiteration (PEP 479): without a handle, a thrown
         # StopIteration comes out as RuntimeError chained from it.
         if isinstance(exc, RuntimeError) and \
-                str(exc) == "coroutine raised StopIteration":
+                str(exc) == messages.STOP_ITERATION:
             thrown = norm[1] if norm[0] == "inst" else None
             if norm[0] == "cls" and not issubclass(norm[1], StopIteration):
                 fail(f"op {w.opno}: slot {si}: throw{args!r} gave {exc!r}")
@@ -699,7 +665,7 @@ def op_counter_sync(w):
     c = w.counters[w.f.int(len(w.counters))]
     if w.f.bool():
         res = run_and_capture(c.obj.value)
-        want = ("runtime", "Already mutably borrowed") if c.excl else None
+        want = ("runtime", messages.MUT_BORROWED) if c.excl else None
         if want is None:
             if res != ("ok", c.value) and not (res[0] == "ok" and
                                                res[1] == c.value):
@@ -710,7 +676,7 @@ def op_counter_sync(w):
         v = w.f.int(5)
         res = run_and_capture(lambda: c.obj.set(v))
         if c.excl or c.shared:
-            want = ("runtime", "Already borrowed")
+            want = ("runtime", messages.BORROWED)
         else:
             c.value = v
             if res != ("ok", None):
@@ -849,12 +815,9 @@ def _play(data):
             # Let late timer wakes land, and run their loop callbacks.
             if w.loop_used:
                 LOOP.run_until_complete(asyncio.sleep(0))
-    warned = sum(1 for m in caught
-                 if issubclass(m.category, RuntimeWarning) and
-                 "was never awaited" in str(m.message))
+    warned = sum(1 for m in caught if messages.is_never_awaited(m))
     others = [str(m.message) for m in caught
-              if not (issubclass(m.category, RuntimeWarning) and
-                      "was never awaited" in str(m.message))]
+              if not messages.is_never_awaited(m)]
     if others:
         fail(f"unexpected warnings: {others}")
     for c in w.counters:

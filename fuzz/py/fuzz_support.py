@@ -1,13 +1,27 @@
 """Shared by the Python-level fuzz drivers (coroutine, scripts).
 
-FDP mirrors fuzz_common.h's byte consumer: choices come from the END of
+implementation() is the module under test.  FDP mirrors fuzz_common.h's byte consumer: choices come from the END of
 the input, payload bytes from the front.  FuzzFailure is the one exception
 a driver raises on purpose: the C harness prints it and aborts, which
 libFuzzer files as a crash.
 """
 import gc
+import importlib
+import os
 import sys
 import warnings
+
+
+def implementation():
+    """(module, live): the implementation under test, `yieldpoint` by
+    default or any adapter module with the same fixtures
+    (conformance/ADAPTER.md) named by YP_FUZZ_MODULE and found through
+    YP_FUZZ_MODULE_DIR; and its live-object count, a yieldpoint hook
+    (`_live`) that other adapters go without (the weakref and Counter
+    checks still apply)."""
+    yp = importlib.import_module(os.environ.get("YP_FUZZ_MODULE",
+                                                "yieldpoint"))
+    return yp, getattr(yp, "_live", lambda: None)
 
 
 class FuzzFailure(AssertionError):

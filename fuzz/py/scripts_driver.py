@@ -4,33 +4,28 @@ Arbitrary Python-level input to the fixtures: values built from the bytes
 (nested tuples/lists of strings, numbers, NaN/inf, huge ints, bools,
 exception classes and instances, callables, hostile sequences and numbers
 whose dunder methods raise) are passed to every fixture function and
-method.  The rule (issue 2, tests/python/test_bad_input.py): bad input
-raises TypeError or ValueError at call time; a coroutine that was created
-and is driven by hand outside a loop may only raise what the contract
-lists (RuntimeError texts below, ValueError for a malformed step returned
-by a call step, the exception a "raise" step names, StopIteration
-converted to RuntimeError, or what our own callables raise); close()
-never raises; afterwards a send raises "cannot reuse".  Anything else is a
-crash.
+method.  The rule (conformance/SPEC.md fixture.args-type, fixture.malformed-step;
+tests/python/test_bad_input.py): bad input raises TypeError or ValueError
+at call time; a coroutine that was created and is driven by hand outside
+a loop may only raise what the contract lists (the RuntimeError texts of
+ypkit.messages below, ValueError for a malformed step returned by a call
+step, the exception a "raise" step names, StopIteration converted to
+RuntimeError, or what our own callables raise); close() never raises;
+afterwards a send raises messages.REUSE.  Anything else is a crash.
 """
 import gc
 import math
-import sys
-
-import importlib
-import os
-
-# The implementation under test: `yieldpoint` by default, or any adapter
-# module with the same fixtures (conformance/ADAPTER.md), named by
-# YP_FUZZ_MODULE and found through YP_FUZZ_MODULE_DIR.
-yp = importlib.import_module(os.environ.get("YP_FUZZ_MODULE", "yieldpoint"))
-# Live-object counts are a yieldpoint hook; other adapters go without
-# that one check (weakref and Counter checks still apply).
-_live = getattr(yp, "_live", lambda: None)
 # Anything coroutine-shaped that a fixture returns gets driven.
-from collections.abc import Coroutine as _CoroutineABC  # noqa: E402
+from collections.abc import Coroutine as _CoroutineABC
 
-from fuzz_support import FDP, FuzzFailure, Unraisables, collect, fail
+from fuzz_support import (FDP, FuzzFailure, Unraisables, collect, fail,
+                          implementation)
+from ypkit import messages
+from ypkit.drive import Unfinished
+from ypkit.drive import drive as drive_by_hand
+
+# The implementation under test and its live-object count.
+yp, _live = implementation()
 
 MAX_CALLS = 8
 
@@ -192,34 +187,36 @@ def allowed_drive_exc(e):
         return True   # a raise step's class could not be instantiated
     if t is RuntimeError:
         msg = str(e)
-        return msg in ("no running event loop", "script exhausted",
-                       "coroutine raised StopIteration",
-                       "Already borrowed", "Already mutably borrowed",
-                       "cannot reuse already awaited coroutine") or \
-            msg.startswith("scripted: more than") or \
+        return msg in (messages.NO_LOOP, messages.EXHAUSTED,
+                       messages.STOP_ITERATION, messages.BORROWED,
+                       messages.MUT_BORROWED, messages.REUSE) or \
+            msg.startswith(messages.CALL_CHAIN) or \
             isinstance(e.__cause__, StopIteration)
     return False
 
 
+def _still_pending(e):
+    """A send's exception after which the coroutine lives on: checked
+    first, and a real Pending outside a loop (messages.NO_LOOP) is sent
+    again."""
+    if isinstance(e, FuzzFailure):
+        return False
+    if not allowed_drive_exc(e):
+        fail(f"send raised {type(e).__name__}: {e!r}")
+    return isinstance(e, RuntimeError) and str(e) == messages.NO_LOOP
+
+
 def drive(coro, f):
-    sends = f.int(6)
-    finished = False
-    for _ in range(sends):
-        try:
-            coro.send(None)
-        except StopIteration:
-            finished = True
-            break
-        except FuzzFailure:
-            raise
-        except BaseException as e:  # noqa: B902
-            if not allowed_drive_exc(e):
-                fail(f"send raised {type(e).__name__}: {e!r}")
-            if isinstance(e, RuntimeError) and \
-                    str(e) == "no running event loop":
-                continue
-            finished = True
-            break
+    finished = True
+    try:
+        drive_by_hand(coro, max_sends=f.int(6), any_yield=True,
+                      retry=_still_pending)
+    except Unfinished:
+        finished = False
+    except FuzzFailure:
+        raise
+    except BaseException:  # noqa: B902 -- checked by _still_pending
+        pass
     if not finished:
         try:
             r = coro.close()
@@ -230,7 +227,7 @@ def drive(coro, f):
     try:
         coro.send(None)
     except RuntimeError as e:
-        if str(e) != "cannot reuse already awaited coroutine":
+        if str(e) != messages.REUSE:
             fail(f"send after finish raised RuntimeError({e!r})")
     except BaseException as e:  # noqa: B902
         fail(f"send after finish raised {type(e).__name__}: {e!r}")

@@ -201,11 +201,30 @@ count_fds(void)
     return n;
 }
 
+/* The refleak check's reference is the contract kit's ypkit.refleak
+ * (conformance/ypkit/refleak.py), which pytest and the conformance cases
+ * use.  The Criterion body is C, so this harness keeps its own loop and
+ * verdict, written to match the kit's: the kit itself clears the caches
+ * (ypkit.refleak.clear_caches: the type cache, re's cache, the ABC
+ * caches), and the verdict below is the kit's `verdict` rule. */
+static void
+import_kit(void)
+{
+    PyObject *dir = PyUnicode_DecodeFSDefault(YP_KIT_DIR);
+    cr_assert_not_null(dir);
+    h_set("_yp_kit_dir", dir);
+    Py_DECREF(dir);
+    h_run("sys.path.insert(0, _yp_kit_dir)\n"
+          "import ypkit.refleak as _yp_refleak\n"
+          "sys.path.remove(_yp_kit_dir)\n"
+          "del _yp_kit_dir");
+}
+
 static void
 snapshot(snapshot_t *s)
 {
     /* As regrtest's dash_R: drop caches that legitimately grow, collect. */
-    h_run("sys._clear_type_cache()\n"
+    h_run("_yp_refleak.clear_caches()\n"
           "gc.collect()");
 #ifdef Py_REF_DEBUG
     s->refs = _Py_GetRefTotal();
@@ -216,9 +235,10 @@ snapshot(snapshot_t *s)
     s->fds = count_fds();
 }
 
-/* regrtest's verdict (Lib/test/libregrtest/refleak.py): references or
- * blocks leak if *every* measured run grew them (which ignores one-off
- * cache fills such as [3, 0, 0]); fds leak if any run changed them. */
+/* regrtest's verdict (Lib/test/libregrtest/refleak.py), as
+ * ypkit.refleak.verdict: references or blocks leak if *every* measured run
+ * grew them (which ignores one-off cache fills such as [3, 0, 0]); fds
+ * leak if any run changed them. */
 static int
 all_positive(const Py_ssize_t *d, int n)
 {
@@ -251,6 +271,7 @@ refleak_hunt(void)
     cr_assert_not_null(test_body);
     cr_assert(refleak_runs <= 64, "YP_REFLEAK: at most 64 runs");
 
+    import_kit();
     repeating = 1;
     snapshot(&before);
     for (int i = 0; i < total; i++) {

@@ -8,10 +8,12 @@ import gc
 import importlib
 import os
 import sys
-import threading
-import warnings
 
 import pytest
+
+# The contract kit (conformance/ypkit): messages, by-hand driving, refleak.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, os.pardir, "conformance"))
 
 # YP_REFLEAK=warmups:runs repeats every test, regrtest -R style (refleak.py).
 pytest_plugins = ("refleak",)
@@ -52,22 +54,6 @@ def run(coro_or_fn, *, loop_factory=None):
     finally:
         asyncio.set_event_loop(None)
         loop.close()
-
-
-def drive(coro, max_steps=100000):
-    """Drive a coroutine by hand outside any loop: __next__ until it
-    finishes, with None yields treated as 'run again'.  Returns (value,
-    number of sends)."""
-    sends = 0
-    while True:
-        sends += 1
-        try:
-            yielded = coro.send(None)
-        except StopIteration as e:
-            return e.value, sends
-        assert yielded is None, f"unexpected yield {yielded!r} outside a loop"
-        if sends > max_steps:
-            raise AssertionError("coroutine did not finish")
 
 
 try:

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from ypkit.messages import BORROWED, MUT_BORROWED
 
 
 THREE_WAYS = {
@@ -220,12 +221,12 @@ def test_shared_borrows_coexist(yp, runner):
 
 
 @pytest.mark.parametrize("held,then,msg", [
-    ("get", "incr", "Already borrowed"),
-    ("incr", "get", "Already mutably borrowed"),
-    ("incr", "incr", "Already borrowed"),
-    ("get", "set", "Already borrowed"),
-    ("incr", "value", "Already mutably borrowed"),
-    ("incr", "set", "Already borrowed"),
+    ("get", "incr", BORROWED),
+    ("incr", "get", MUT_BORROWED),
+    ("incr", "incr", BORROWED),
+    ("get", "set", BORROWED),
+    ("incr", "value", MUT_BORROWED),
+    ("incr", "set", BORROWED),
 ])
 def test_conflicting_borrows(yp, runner, held, then, msg):
     c = yp.Counter()
@@ -261,7 +262,7 @@ def test_borrow_released_on_every_ending(yp, ending):
         else:
             co = c.incr(resolve=False)
             fut = co.send(None)
-            with pytest.raises(RuntimeError, match="Already borrowed"):
+            with pytest.raises(RuntimeError, match=f"^{BORROWED}$"):
                 c.set(3)
             fut.cancel()
             if ending == "close":
