@@ -1,9 +1,9 @@
 """Shared by the Python-level fuzz drivers (coroutine, scripts).
 
-implementation() is the module under test.  FDP mirrors fuzz_common.h's byte consumer: choices come from the END of
-the input, payload bytes from the front.  FuzzFailure is the one exception
-a driver raises on purpose: the C harness prints it and aborts, which
-libFuzzer files as a crash.
+implementation() is the module under test. FDP mirrors fuzz_common.h's byte
+consumer: choices come from the END of the input, payload bytes from the
+front. FuzzFailure is the one exception a driver raises on purpose: the C
+harness prints it and aborts, which libFuzzer files as a crash.
 """
 import gc
 import importlib

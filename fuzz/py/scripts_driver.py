@@ -4,14 +4,14 @@ Arbitrary Python-level input to the fixtures: values built from the bytes
 (nested tuples/lists of strings, numbers, NaN/inf, huge ints, bools,
 exception classes and instances, callables, hostile sequences and numbers
 whose dunder methods raise) are passed to every fixture function and
-method.  The rule (conformance/SPEC.md fixture.args-type, fixture.malformed-step;
-tests/python/test_bad_input.py): bad input raises TypeError or ValueError
-at call time; a coroutine that was created and is driven by hand outside
-a loop may only raise what the contract lists (the RuntimeError texts of
-ypkit.messages below, ValueError for a malformed step returned by a call
-step, the exception a "raise" step names, StopIteration converted to
-RuntimeError, or what our own callables raise); close() never raises;
-afterwards a send raises messages.REUSE.  Anything else is a crash.
+method. The rule (conformance/SPEC.md fixture.args-type,
+fixture.malformed-step; tests/python/test_bad_input.py): bad input raises
+TypeError or ValueError at call time; a coroutine that was created and is
+driven by hand outside a loop may only raise what the contract lists (the
+RuntimeError texts of ypkit.messages below, ValueError for a malformed step
+returned by a call step, the exception a "raise" step names, StopIteration
+converted to RuntimeError, or what our own callables raise); close() never
+raises; afterwards a send raises messages.REUSE. Anything else is a crash.
 """
 import gc
 import math
