@@ -37,6 +37,17 @@ async def native_park(fut):
     return 42
 
 
+async def _awaits(f, n):
+    """`await f()` n times in one driver coroutine: (elapsed ns, n)."""
+    r = None
+    t0 = perf_ns()
+    for _ in range(n):
+        r = await f()
+    t1 = perf_ns()
+    assert r == 42, r
+    return t1 - t0, n
+
+
 class Sides:
     """Per side ('cand' or 'base'): one block of each timed operation.
 
@@ -48,24 +59,12 @@ class Sides:
 
     # -- ready-await and yield-now: one driver coroutine, n awaits.
     async def ready(self, side, n):
-        f = self.impl.noop if side == "cand" else native_ready
-        r = None
-        t0 = perf_ns()
-        for _ in range(n):
-            r = await f()
-        t1 = perf_ns()
-        assert r == 42, r
-        return t1 - t0, n
+        return await _awaits(self.impl.noop if side == "cand"
+                             else native_ready, n)
 
     async def yield_(self, side, n):
-        f = self.impl.yield_now if side == "cand" else native_yield
-        r = None
-        t0 = perf_ns()
-        for _ in range(n):
-            r = await f()
-        t1 = perf_ns()
-        assert r == 42, r
-        return t1 - t0, n
+        return await _awaits(self.impl.yield_now if side == "cand"
+                             else native_yield, n)
 
     # -- park / wake: `size` tasks parked, then all woken, then all done.
     async def _finish(self, tasks):

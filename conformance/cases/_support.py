@@ -9,6 +9,7 @@ import asyncio
 import gc
 import sys
 import os
+import random
 import threading
 import time
 
@@ -216,6 +217,22 @@ async def suspend(coro, way):
 def suspended(y):
     """Whether a yielded value is the running runtime's suspension."""
     return current().classify(y) == "suspend"
+
+
+def many_wakes(yp, loop, seed):
+    """250 coroutines at once under the runtime, woken from foreign threads
+    at random moments (a seeded schedule): 200 scripted futures woken twice,
+    50 sleeps; each must finish with its own result."""
+    rnd = random.Random(seed)
+
+    async def main():
+        coros = [yp.scripted([("wake_after", rnd.uniform(0, 0.05)),
+                              ("wake_after", rnd.uniform(0, 0.02)),
+                              ("ready", i)]) for i in range(200)]
+        coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
+        return await loop.gather(*coros)
+    eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
+       "results of 250 concurrent coroutines")
 
 
 async def ticks(n=3):

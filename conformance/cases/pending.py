@@ -7,7 +7,7 @@ from ypkit import messages
 
 from . import ASYNCIO, ASYNCIO_FAMILY, clause
 from ._support import (LATER, check, eq, finishes, raises, run_by_hand,
-                       settle, steps, ticks)
+                       many_wakes, settle, steps, ticks)
 
 
 @clause("pending.loop-future", runtimes=ASYNCIO_FAMILY)
@@ -165,16 +165,7 @@ def loop_closed(yp, loop):
 
 @clause("pending.many")
 def many(yp, loop):
-    rnd = random.Random(1234)
-
-    async def main():
-        coros = [yp.scripted([("wake_after", rnd.uniform(0, 0.05)),
-                              ("wake_after", rnd.uniform(0, 0.02)),
-                              ("ready", i)]) for i in range(200)]
-        coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
-        return await loop.gather(*coros)
-    eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
-       "results of 250 concurrent coroutines")
+    many_wakes(yp, loop, seed=1234)
 
 
 @clause("pending.loop-closing")

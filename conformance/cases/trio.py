@@ -13,7 +13,8 @@ import outcome
 
 from . import TRIO_FAMILY, clause
 from ._support import (LATER, Fail, check, drive, eq, finishes, polls_before,
-                       raises, reuse_error, same, steps, suspend, ticks)
+                       many_wakes, raises, reuse_error, same, steps, suspend,
+                       ticks)
 
 
 def _pending(yp, way, p=None):
@@ -289,14 +290,4 @@ def run_finished(yp, loop):
 
 @clause("trio.many", runtimes=TRIO_FAMILY)
 def many(yp, loop):
-    import random
-    rnd = random.Random(4321)
-
-    async def main():
-        coros = [yp.scripted([("wake_after", rnd.uniform(0, 0.05)),
-                              ("wake_after", rnd.uniform(0, 0.02)),
-                              ("ready", i)]) for i in range(200)]
-        coros += [yp.sleep(rnd.uniform(0, 0.05), -i) for i in range(1, 51)]
-        return await loop.gather(*coros)
-    eq(loop.run(main), list(range(200)) + [-i for i in range(1, 51)],
-       "results of 250 concurrent coroutines")
+    many_wakes(yp, loop, seed=4321)

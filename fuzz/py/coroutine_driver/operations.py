@@ -93,27 +93,28 @@ def op_send(w, si, nested=False):
                 else:
                     c.shared += 1
         res = run_and_capture(call_op)
-        if want is not None:
-            finish(w, s)
-        elif s.resolve:
+        if want is None and s.resolve:
             if s.excl:
                 c.value += 1
             want = ("value", c.value)
-            finish(w, s)
-        else:
-            want = ("pending",)
-            s.state = "suspended"
-        expect(w, si, what, res, want)
+        _settle(w, si, s, what, res, want)
         return
     if s.kind == "cancellable":
         res = run_and_capture(call_op)
-        if s.cancel_exc is not None:
-            want = ("return", s.cancel_exc)
-            finish(w, s)
-        else:
-            want = ("pending",)
-            s.state = "suspended"
-        expect(w, si, what, res, want)
+        _settle(w, si, s, what, res, None if s.cancel_exc is None
+                else ("return", s.cancel_exc))
+
+
+def _settle(w, si, s, what, res, done):
+    """A poll of a Counter method or cancellable() happened: it finished
+    with the outcome `done`, or (None) it is pending and the coroutine
+    suspended."""
+    if done is None:
+        done = ("pending",)
+        s.state = "suspended"
+    else:
+        finish(w, s)
+    expect(w, si, what, res, done)
 
 
 def throw_form(w):
@@ -363,16 +364,7 @@ def op_new(w, si):
 
 def nested(w, kind, si, target):
     """The operation a ("call", fn) step makes from inside a poll
-    (factories.make_call): kinds 0-5."""
-    if kind == 0:
-        op_send(w, si, nested=True)
-    elif kind == 1:
-        op_throw(w, si, nested=True)
-    elif kind == 2:
-        op_close(w, si, nested=True)
-    elif kind == 3:
-        op_send(w, target, nested=True)
-    elif kind == 4:
-        op_close(w, target, nested=True)
-    elif kind == 5:
-        op_delete(w, target, nested=True)
+    (factories.make_call): kinds 0-2 on its own slot (send, throw, close),
+    3-5 on the target slot (send, close, delete)."""
+    op = (op_send, op_throw, op_close, op_send, op_close, op_delete)[kind]
+    op(w, si if kind < 3 else target, nested=True)
