@@ -262,7 +262,7 @@ def never_awaited_as_error(yp):
             collect()
     finally:
         sys.unraisablehook = old
-    eq(seen, [(RuntimeWarning, "coroutine 'scripted' was never awaited")],
+    eq(seen, [(RuntimeWarning, messages.never_awaited("scripted"))],
        "sys.unraisablehook calls (exception type, message)")
 
 

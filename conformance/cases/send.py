@@ -138,7 +138,7 @@ def stopiteration_traceback(yp, way, loop):
         raise StopIteration(5)
     e = raises(RuntimeError, run_by_hand, loop,
                yp.scripted(steps(way, ("call", stop_here))),
-               message="coroutine raised StopIteration",
+               message=messages.STOP_ITERATION,
                what="a poll raising StopIteration from Python code")
     check(isinstance(e.__cause__, StopIteration),
           f"__cause__ should be the StopIteration, got {e.__cause__!r}")
