@@ -210,11 +210,19 @@ count_fds(void)
 static void
 import_kit(void)
 {
-    PyObject *dir = PyUnicode_DecodeFSDefault(YP_KIT_DIR);
-    cr_assert_not_null(dir);
-    h_set("_yp_kit_dir", dir);
-    Py_DECREF(dir);
-    h_run("sys.path.insert(0, _yp_kit_dir)\n"
+    /* The kit is <repo>/conformance/ypkit; this file is
+     * <repo>/tests/engine/harness.c (CMake compiles it by its absolute
+     * path, so __FILE__ locates the tree). */
+    PyObject *file = PyUnicode_DecodeFSDefault(__FILE__);
+    cr_assert_not_null(file);
+    h_set("_yp_harness_file", file);
+    Py_DECREF(file);
+    h_run("import os\n"
+          "_yp_kit_dir = os.path.join(os.path.dirname(os.path.dirname(\n"
+          "    os.path.dirname(os.path.abspath(_yp_harness_file)))),\n"
+          "    'conformance')\n"
+          "del _yp_harness_file\n"
+          "sys.path.insert(0, _yp_kit_dir)\n"
           "import ypkit.refleak as _yp_refleak\n"
           "sys.path.remove(_yp_kit_dir)\n"
           "del _yp_kit_dir");
