@@ -6,6 +6,10 @@
  *     the end of each poll, with and without a cancel handle),
  *   - task wakers (yp__taskwaker_*: begin_poll/arm/kill and wakes through
  *     the waker API, plus clones held elsewhere),
+ *   - the wake queue (yp__wakeq_*): every task waker is bound to one queue
+ *     and its notify pushes it there, as the foreign-wake hub does; every
+ *     check drains the queue (the loop's drain) and compares what comes
+ *     out, and in which order, with the model,
  *   - plain wakers with a counting vtable (clone/drop/wake/wake_by_ref/
  *     will_wake/register, and the static noop waker),
  *   - borrow flags (shared/exclusive try and release),
@@ -102,6 +106,8 @@ typedef struct {
     int state;        /* yp__tw_state_t */
     long notifies;    /* expected */
     long notified;    /* observed by notify_cb */
+    int queued;       /* model: on the wake queue */
+    long qseq;        /* model: when it was queued (push order) */
 } tw_m;
 
 typedef struct {
@@ -154,6 +160,10 @@ typedef struct {
     chan_m chan[NCHAN];
     long tokens_live;
     int opno;
+    yp__wakeq_t *q;    /* every task waker's queue (one reference ours) */
+    long q_len;        /* model: links on it */
+    long q_seq;        /* model: pushes that queued a link */
+    long wq_live_base;
 } world_t;
 
 static world_t *W;   /* for the callbacks */
@@ -165,6 +175,53 @@ notify_cb(yp__taskwaker_t *tw)
     YP_FUZZ_CHECK(m != NULL && m >= W->tw && m < W->tw + NTW,
                   "notify with a foreign owner pointer %p", (void *)m);
     m->notified++;
+    /* What the foreign-wake hub does on a notify: push, and the push that
+     * finds the queue empty must get a drain scheduled (here: the next
+     * check drains).  A link already queued is not queued again. */
+    int first = yp__wakeq_push(W->q, &tw->link);
+    int want = !m->queued && W->q_len == 0;
+    YP_FUZZ_CHECK(first == want,
+                  "op %d: wake queue push returned %d, model says %d (%ld "
+                  "queued, this one %s)", W->opno, first, want, W->q_len,
+                  m->queued ? "queued" : "not queued");
+    if (!m->queued) {
+        m->queued = 1;
+        m->qseq = W->q_seq++;
+        W->q_len++;
+        m->refs++;   /* the list's reference */
+    }
+}
+
+/* The loop's drain: take everything, oldest first, let each link go, then
+ * drop the list's reference (which may be the waker's last). */
+static void model_unref(world_t *w, int kind, int idx);
+
+static void
+drain_queue(world_t *w)
+{
+    yp__wakeq_link_t *link = yp__wakeq_take(w->q);
+    long taken = 0, last_seq = -1;
+    while (link != NULL) {
+        yp__wakeq_link_t *next = yp__wakeq_next(link);
+        tw_m *m = link->waker->data;
+        YP_FUZZ_CHECK(m != NULL && m >= w->tw && m < w->tw + NTW,
+                      "op %d: the wake queue gave a foreign link %p",
+                      w->opno, (void *)link);
+        YP_FUZZ_CHECK(m->queued && m->qseq > last_seq,
+                      "op %d: task waker %d came out of the wake queue %s",
+                      w->opno, (int)(m - w->tw),
+                      m->queued ? "out of push order" : "unqueued");
+        last_seq = m->qseq;
+        m->queued = 0;
+        taken++;
+        yp_waker_drop(link->waker);
+        model_unref(w, W_TASK, (int)(m - w->tw));
+        link = next;
+    }
+    YP_FUZZ_CHECK(taken == w->q_len,
+                  "op %d: drained %ld wakers, model says %ld queued",
+                  w->opno, taken, w->q_len);
+    w->q_len = 0;
 }
 
 static void
@@ -271,6 +328,7 @@ kind_name(int k)
 static YP_FUZZ_NO_COVERAGE void
 check_wakers(world_t *w)
 {
+    drain_queue(w);
     for (int i = 0; i < NTW; i++) {
         tw_m *m = &w->tw[i];
         if (!m->in_use) {
@@ -458,6 +516,7 @@ run_op(world_t *w, yp_fdp_t *p, unsigned op)
         }
         m->ptr = yp__taskwaker_new(notify_cb, m);
         YP_FUZZ_CHECK(m->ptr != NULL, "yp__taskwaker_new failed");
+        yp__wakeq_bind(&m->ptr->link, w->q);
         m->in_use = 1;
         m->owned = 1;
         m->refs = 1;
@@ -908,6 +967,15 @@ world_finish(world_t *w)
         }
         YP_FUZZ_CHECK(!w->tw[i].in_use, "task waker %d still referenced", i);
     }
+    /* Every destroyed task waker released its link's queue reference:
+     * ours is the last. */
+    YP_FUZZ_CHECK(w->q_len == 0 && yp__wakeq_take(w->q) == NULL,
+                  "wakers left on the wake queue");
+    yp__wakeq_decref(w->q);
+    w->q = NULL;
+    YP_FUZZ_CHECK(yp__wakeq_live() == w->wq_live_base,
+                  "wake queues leaked: %ld live, %ld before the input",
+                  yp__wakeq_live(), w->wq_live_base);
     for (int i = 0; i < NPW; i++) {
         YP_FUZZ_CHECK(!w->pw[i].in_use, "plain waker %d still referenced",
                       i);
@@ -927,6 +995,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(w, 0, sizeof(*w));
     W = w;
     w->tw_live_base = yp__taskwaker_live();
+    w->wq_live_base = yp__wakeq_live();
+    w->q = yp__wakeq_new(w);
+    YP_FUZZ_CHECK(w->q != NULL, "yp__wakeq_new failed");
     for (int i = 0; i < NPROTO; i++) {
         yp__proto_init(&w->proto[i].real, i & 1);
         w->proto[i].state = YP__CR_CREATED;

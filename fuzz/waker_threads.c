@@ -12,10 +12,17 @@
  *   - WOKEN (a wake landed during the poll): no notify this round;
  *   - ARMED: at most one notify; exactly one if any wake started after the
  *     arm was published (no lost wake); state FIRED iff notified;
+ *   - every notify pushes the task waker onto a wake queue (as the
+ *     foreign-wake hub does, from whichever thread won ARMED->FIRED); the
+ *     owner drains the queue once while the workers run and once after:
+ *     it delivers the task waker exactly as often as it was notified, and
+ *     the pushes that found the queue empty equal the drains that found
+ *     work;
  *   - the plain waker saw exactly as many wakes as were made;
  *   - reference counts equal the clones held; nobody destroys early;
  * and at the end of the input every waker is destroyed exactly once and
- * the live task waker count is back to its baseline.
+ * the live task waker and wake queue counts are back to their baselines
+ * (the task waker's destroy releases its queue).
  * Built with ASan+UBSan under libFuzzer, and with TSan (YP_SANITIZE=thread
  * build, or fuzz/campaign waker_threads --tsan) where races are reported
  * as such.
@@ -109,13 +116,36 @@ static struct {
     int armed_round;        /* atomic: round whose arm returned ARMED */
     int round;
     long notified;          /* atomic */
+    yp__wakeq_t *q;         /* the task waker's wake queue */
+    long firsts;            /* atomic: pushes that found the queue empty */
 } S;
 
 static void
 notify_cb(yp__taskwaker_t *tw)
 {
-    (void)tw;
     __atomic_fetch_add(&S.notified, 1, __ATOMIC_ACQ_REL);
+    if (yp__wakeq_push(S.q, &tw->link)) {
+        __atomic_fetch_add(&S.firsts, 1, __ATOMIC_ACQ_REL);
+    }
+}
+
+/* The owner's drain, as the hub's on the loop thread: returns how many
+ * links it delivered, and counts a take that found work in *takes. */
+static long
+drain_queue(long *takes)
+{
+    yp__wakeq_link_t *link = yp__wakeq_take(S.q);
+    long n = 0;
+    *takes += link != NULL;
+    while (link != NULL) {
+        yp__wakeq_link_t *next = yp__wakeq_next(link);
+        YP_FUZZ_CHECK(link == &S.tw->link, "the wake queue gave a foreign "
+                      "link %p", (void *)link);
+        yp_waker_drop(link->waker);
+        n++;
+        link = next;
+    }
+    return n;
 }
 
 static void
@@ -281,9 +311,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     long live_base = yp__taskwaker_live();
+    long wq_live_base = yp__wakeq_live();
+    S.q = yp__wakeq_new(&S);
     S.tw = yp__taskwaker_new(notify_cb, &S);
     S.pw = calloc(1, sizeof(*S.pw));
-    YP_FUZZ_CHECK(S.tw != NULL && S.pw != NULL, "out of memory");
+    YP_FUZZ_CHECK(S.q != NULL && S.tw != NULL && S.pw != NULL,
+                  "out of memory");
+    yp__wakeq_bind(&S.tw->link, S.q);
+    S.firsts = 0;
+    long takes = 0;
     yp_waker_init(&S.pw->base, &plain_vtable, S.pw);
     S.notified = 0;
     S.armed_round = -1;
@@ -316,7 +352,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (armed == YP__TW_ARMED) {
             __atomic_store_n(&S.armed_round, r, __ATOMIC_RELEASE);
         }
+        /* A drain racing the workers' pushes, then one with them done. */
+        long delivered = drain_queue(&takes);
         barrier_wait(&S.end);
+        delivered += drain_queue(&takes);
 
         long n = __atomic_load_n(&S.notified, __ATOMIC_ACQUIRE) - before;
         int late = 0;
@@ -350,6 +389,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                           "round %d: %ld notifies but state %s", r, n,
                           yp__tw_state_name(st));
         }
+        YP_FUZZ_CHECK(delivered == n, "round %d: %ld notifies, but the wake "
+                      "queue delivered %ld", r, n, delivered);
+        YP_FUZZ_CHECK(__atomic_load_n(&S.firsts, __ATOMIC_ACQUIRE) == takes,
+                      "round %d: %ld pushes found the wake queue empty, %ld "
+                      "drains found work", r, S.firsts, takes);
         YP_FUZZ_CHECK(__atomic_load_n(&S.pw->woken, __ATOMIC_ACQUIRE)
                           == pw_wakes,
                       "round %d: plain waker woken %ld times, %ld wakes "
@@ -369,6 +413,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     YP_FUZZ_CHECK(yp__taskwaker_live() == live_base,
                   "task waker not destroyed at its last drop (%ld live, %ld "
                   "before)", yp__taskwaker_live(), live_base);
+    yp__wakeq_decref(S.q);
+    S.q = NULL;
+    YP_FUZZ_CHECK(yp__wakeq_live() == wq_live_base,
+                  "wake queue not freed: the task waker's destroy kept its "
+                  "reference (%ld live, %ld before)", yp__wakeq_live(),
+                  wq_live_base);
     yp_waker_drop(&S.pw->base);
     YP_FUZZ_CHECK(S.pw->destroyed, "plain waker not destroyed at its last "
                   "drop");
