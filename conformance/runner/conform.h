@@ -121,6 +121,11 @@ extern const char *const yc_status_names[YC_NSTATUS];
 int yc_enumerate_main(int argc, char **argv);
 int yc_python_init(const char *conf_dir, const char *paths);
 
+/* leakcheck.c: after a case returned to C, NULL if no memory is
+ * definitely lost (or no checker runs), else a malloc'd failure message
+ * with the head of the checker's report.  Needs the GIL. */
+char *yc_leakcheck_case(void);
+
 /* report.c */
 int yc_expected_has(const yc_case_t *c, enum yc_status s);
 int yc_write_json(const yc_run_t *run, const char *path);

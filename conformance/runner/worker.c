@@ -155,6 +155,15 @@ run_in_python(const yc_param_t *p, char *status, size_t status_size,
     }
     Py_XDECREF(res);
     Py_XDECREF(mod);
+    /* A passing case must also have lost no memory (LSan / memcheck). */
+    if (strcmp(status, "PASS") == 0) {
+        char *leak = yc_leakcheck_case();
+        if (leak != NULL) {
+            free(*message);
+            *message = leak;
+            snprintf(status, status_size, "FAIL");
+        }
+    }
     PyRun_SimpleString("import sys\nsys.stdout.flush()\nsys.stderr.flush()\n"
                        "import faulthandler\n"
                        "faulthandler.cancel_dump_traceback_later()\n");
