@@ -1,14 +1,14 @@
 """The Python half of yp-conform: adapter checks, case lists, one case run.
 
-The C runner calls ``enumerate_text`` once (in a child process) to get the
-case list, and ``run_case`` once per Criterion worker.  Both can be used
-directly from Python for debugging::
+The results package calls ``load_adapter``, ``load_spec`` and ``selected``
+to build the case list (results.listing) and ``run_case`` once per
+Criterion worker (results.worker).  Cases can be run directly from Python
+for debugging::
 
     /usr/bin/python3.11 -m cases._harness --impl yp_native --path adapters/native
 """
 import fnmatch
 import importlib
-import json
 import os
 import sys
 import traceback
@@ -18,11 +18,11 @@ from . import _runtime, _support
 from ypkit import refleak
 
 CONTRACT_MAJOR = "1"
+CONTRACT = "1.2"         # the adapter contract this suite implements
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
             "Counter", "counters_dropped", "gil_probe", "Probe", "scripted")
 VARIANTS = {"borrow_timing": ("first_poll", "call"),
             "arg_check": ("call", "first_poll")}
-KINDS = ("PASS", "FAIL", "CRASH", "TIMEOUT", "SKIP")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -47,14 +47,19 @@ class Adapter:
             raise HarnessError(f"{where}: __yp_conformance__['contract'] is "
                                f"{contract!r}; this suite implements adapter "
                                f"contract {CONTRACT_MAJOR}.x")
-        unknown = set(decl) - {"contract", "implementation", "variants",
-                               "cannot", "runtimes"}
+        unknown = set(decl) - {"contract", "implementation", "version",
+                               "variants", "cannot", "runtimes"}
         if unknown:
             raise HarnessError(f"{where}: unknown declaration keys "
                                f"{sorted(unknown)}")
         self.name = decl.get("implementation", module.__name__)
         if not isinstance(self.name, str) or not self.name:
             raise HarnessError(f"{where}: 'implementation' must be a string")
+        # Contract 1.2: the implementation's version, for run_info.
+        version = decl.get("version", getattr(module, "__version__", None))
+        if version is not None and not isinstance(version, str):
+            raise HarnessError(f"{where}: 'version' must be a string")
+        self.version = version
         variants = decl.get("variants", {})
         if not isinstance(variants, dict):
             raise HarnessError(f"{where}: 'variants' must be a dict")
@@ -158,124 +163,6 @@ def selected(filter_expr, case, inst):
     return not any(_term_matches(t, keys) for t in exc)
 
 
-# --- expectations ---------------------------------------------------------------
-
-def load_expectations(path):
-    """{"expected": {pattern: {"result": KIND or [KIND...], "reason": str}}}"""
-    if not path:
-        return []
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise HarnessError(f"expectations file {path}: {e}") from e
-    exp = data.get("expected") if isinstance(data, dict) else None
-    if not isinstance(exp, dict):
-        raise HarnessError(f"expectations file {path}: needs an 'expected' "
-                           f"object")
-    out = []
-    for pattern, entry in exp.items():
-        if not isinstance(entry, dict) or "reason" not in entry \
-                or "result" not in entry:
-            raise HarnessError(f"expectations file {path}: entry {pattern!r} "
-                               f"needs 'result' and 'reason'")
-        kinds = entry["result"]
-        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-        bad = [k for k in kinds if k not in KINDS]
-        if bad or not kinds:
-            raise HarnessError(f"expectations file {path}: entry {pattern!r}"
-                               f" has unknown result {bad or kinds}")
-        out.append((pattern, kinds, str(entry["reason"])))
-    return out
-
-
-def expectation_for(expectations, case, inst):
-    """Most specific match: instance ID, then case ID, then a glob."""
-    for want in (inst, case.id):
-        for pattern, kinds, reason in expectations:
-            if pattern == want:
-                return pattern, kinds, reason
-    for pattern, kinds, reason in expectations:
-        if any(c in pattern for c in "*?[") and \
-                (fnmatch.fnmatchcase(inst, pattern)
-                 or fnmatch.fnmatchcase(case.id, pattern)):
-            return pattern, kinds, reason
-    return None
-
-
-# --- enumeration ------------------------------------------------------------------
-
-def _clean(s):
-    return str(s).replace("\t", " ").replace("\n", " \\n ")
-
-
-def enumerate_text(impl, paths, filter_expr="", loops="all",
-                   expectations_path=""):
-    """The case list for the C runner, one record per line, tab-separated:
-
-        S version                       spec version
-        I name module-file contract variants expectations-file
-        A area title
-        C clause area level             every clause of SPEC.md
-        T inst case way loop area clauses expected reason skip
-        W message                       a warning (stale expectation, ...)
-        E message                       a harness error (nothing runs)
-    """
-    lines = []
-    try:
-        spec = load_spec()
-        cases = load_all()
-        adapter = load_adapter(impl, paths)
-        if expectations_path in ("", None):
-            auto = os.path.join(ROOT, "expectations", adapter.name + ".json")
-            expectations_path = auto if os.path.exists(auto) else ""
-        elif expectations_path == "none":
-            expectations_path = ""
-        expectations = load_expectations(expectations_path)
-    except HarnessError as e:
-        return f"E\t{_clean(e)}\n"
-    clause_ids = {c["id"] for c in spec["clauses"]}
-    for c in cases:
-        unknown = [x for x in c.clauses if x not in clause_ids]
-        if unknown:
-            return (f"E\tcase {c.id} names unknown clause(s) "
-                    f"{', '.join(unknown)}\n")
-    loop_set = LOOPS if loops in ("", "all") else tuple(loops.split(","))
-    for lp in loop_set:
-        if lp not in LOOPS:
-            return f"E\tunknown loop {lp!r} (choose from {', '.join(LOOPS)}, all)\n"
-    lines.append(f"S\t{spec['version']}")
-    variants = ",".join(f"{k}={v}" for k, v in sorted(adapter.variants.items()))
-    lines.append(f"I\t{_clean(adapter.name)}\t"
-                 f"{_clean(getattr(adapter.module, '__file__', '?'))}\t"
-                 f"{_clean(adapter.module.__yp_conformance__['contract'])}\t"
-                 f"{variants}\t{_clean(expectations_path or 'none')}")
-    for a in spec["areas"]:
-        lines.append(f"A\t{a['id']}\t{_clean(a['title'])}")
-    for c in spec["clauses"]:
-        lines.append(f"C\t{c['id']}\t{c['area']}\t{c['level']}")
-    used = set()
-    for c in cases:
-        for inst, way, lp in c.instances(LOOPS):
-            skip = adapter.skip_reason(c, lp) or ""
-            exp = expectation_for(expectations, c, inst)
-            if exp:
-                used.add(exp[0])
-            if lp is not None and lp not in loop_set:
-                continue
-            if not selected(filter_expr, c, inst):
-                continue
-            kinds, reason = (exp[1], exp[2]) if exp else (["PASS"], "")
-            lines.append("\t".join([
-                "T", inst, c.id, way or "-", lp or "-", c.area,
-                ",".join(c.clauses), "|".join(kinds), _clean(reason),
-                _clean(skip)]))
-    for pattern, _, _ in expectations:
-        if pattern not in used:
-            lines.append(f"W\tstale expectation {pattern!r} matches no case")
-    return "\n".join(lines) + "\n"
-
-
 # --- running one case ------------------------------------------------------------------
 
 def _describe_failure(e):
@@ -368,8 +255,11 @@ def _run_case_once(impl, paths, case_id, way, loop):
 
 
 def main(argv):
-    """Debug driver: run every selected case in this process, no isolation."""
+    """Debug driver: run every selected case in this process, no isolation
+    (the listing and the expectations are results.listing's)."""
     import argparse
+    sys.path.insert(0, ROOT)
+    from results import listing, schema
     ap = argparse.ArgumentParser(prog="cases._harness")
     ap.add_argument("--impl", required=True)
     ap.add_argument("--path", action="append", default=[])
@@ -378,23 +268,24 @@ def main(argv):
     ap.add_argument("--expectations", default="")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args(argv)
-    text = enumerate_text(a.impl, a.path, a.filter, a.loop, a.expectations)
+    try:
+        lst = listing.build({"impl": a.impl, "paths": a.path,
+                             "filter": a.filter, "loops": a.loop,
+                             "expectations": a.expectations}, ROOT)
+    except listing.ListingError as e:
+        print("harness error:", e)
+        return 2
+    for w in lst["warnings"]:
+        print("warning:", w)
     counts = {}
-    for line in text.splitlines():
-        f = line.split("\t")
-        if f[0] == "E":
-            print("harness error:", f[1])
-            return 2
-        if f[0] == "W":
-            print("warning:", f[1])
-        if f[0] != "T":
-            continue
-        status, msg = run_case(a.impl, a.path, f[2], f[3], f[4])
+    for c in lst["cases"]:
+        status, msg = run_case(a.impl, a.path, c["case"], c["way"] or "-",
+                               c["loop"] or "-")
         counts[status] = counts.get(status, 0) + 1
-        expected = f[7].split("|")
-        mark = "" if status in expected or (status == "SKIP") else "  <-- UNEXPECTED"
+        mark = "" if schema.outcome(status, c["expected"]) == schema.OK \
+            else "  <-- UNEXPECTED"
         if a.v or status != "PASS" or mark:
-            print(f"{status:5} {f[1]}{mark}")
+            print(f"{status:5} {c['id']}{mark}")
             if msg and status != "PASS":
                 print("      " + msg.replace("\n", "\n      "))
     print(counts)

@@ -1,6 +1,7 @@
 /*
- * embed.c -- embedding CPython: interpreter setup, and the enumeration
- * child ("yp-conform --yp-enumerate ...") that prints the case list.
+ * embed.c -- embedding CPython: interpreter setup and the three calls into
+ * the results package (conformance/results/runner.py): the enumeration
+ * child, one worker's case, and the report child.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -95,63 +96,118 @@ fail:
     return -1;
 }
 
-/* Print the pending Python exception as an "E" record on stdout. */
-static void
-print_error_record(const char *what)
+/*
+ * Call results.runner.<func>(*args) and return its int result (the exit
+ * status); a Python exception is printed and gives 2, a harness error.
+ * Steals args.
+ */
+static int
+call_results(const char *func, PyObject *args)
 {
-    PyObject *type, *exc, *tb;
-    PyErr_Fetch(&type, &exc, &tb);
-    PyErr_NormalizeException(&type, &exc, &tb);
-    PyObject *s = exc ? PyObject_Str(exc) : NULL;
-    const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
-    printf("E\t%s: %s: %s\n", what,
-           exc ? Py_TYPE(exc)->tp_name : "error", text ? text : "?");
-    Py_XDECREF(s);
-    Py_XDECREF(type);
-    Py_XDECREF(exc);
-    Py_XDECREF(tb);
-    PyErr_Clear();
+    int rc = 2;
+    long v;
+    PyObject *mod = NULL, *fn = NULL, *res = NULL;
+    if (args == NULL) {
+        goto error;
+    }
+    mod = PyImport_ImportModule("results.runner");
+    if (mod == NULL) {
+        goto error;
+    }
+    fn = PyObject_GetAttrString(mod, func);
+    if (fn == NULL) {
+        goto error;
+    }
+    res = PyObject_CallObject(fn, args);
+    if (res == NULL) {
+        goto error;
+    }
+    v = PyLong_AsLong(res);
+    if (v == -1 && PyErr_Occurred()) {
+        goto error;
+    }
+    rc = (int)v;
+error:
+    if (PyErr_Occurred()) {
+        fprintf(stderr, "yp-conform: harness error in results.runner.%s:\n",
+                func);
+        PyErr_Print();
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(fn);
+    Py_XDECREF(mod);
+    Py_XDECREF(args);
+    fflush(stdout);
+    fflush(stderr);
+    return rc;
+}
+
+/* The "paths=" value among key=value arguments ("" if none). */
+static const char *
+paths_option(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "paths=", 6) == 0) {
+            return argv[i] + 6;
+        }
+    }
+    return "";
 }
 
 /*
- * yp-conform --yp-enumerate IMPL PATHS FILTER LOOPS EXPECTATIONS CONFDIR
- * Prints cases._harness.enumerate_text(...) and exits 0; anything going
- * wrong becomes an "E" record.
+ * yp-conform --yp-enumerate DIR CONF_DIR key=value...
+ * Exit status: 0 run, 2 harness error, 3 nothing to run (--list printed).
+ * No Py_FinalizeEx here or below: an adapter's threads must not hold the
+ * runner up, and the process ends right after.
  */
 int
 yc_enumerate_main(int argc, char **argv)
 {
-    if (argc != 8) {
-        printf("E\tinternal: bad --yp-enumerate arguments\n");
-        return 0;
+    if (argc < 4) {
+        fprintf(stderr, "yp-conform: internal: bad --yp-enumerate call\n");
+        return 2;
     }
-    const char *impl = argv[2], *paths = argv[3], *filter = argv[4];
-    const char *loops = argv[5], *exp = argv[6], *conf_dir = argv[7];
-    if (yc_python_init(conf_dir, paths) < 0) {
-        printf("E\tcannot initialize the embedded Python\n");
-        return 0;
+    const char *dir = argv[2], *conf_dir = argv[3];
+    if (yc_python_init(conf_dir, paths_option(argc - 4, argv + 4)) < 0) {
+        return 2;
     }
-    PyObject *mod = PyImport_ImportModule("cases._harness");
-    if (mod == NULL) {
-        print_error_record("cannot import the cases (is --cases right?)");
-        return 0;
+    PyObject *pairs = PyList_New(0);
+    for (int i = 4; pairs != NULL && i < argc; i++) {
+        PyObject *s = PyUnicode_DecodeFSDefault(argv[i]);
+        if (s == NULL || PyList_Append(pairs, s) < 0) {
+            Py_XDECREF(s);
+            Py_CLEAR(pairs);
+            break;
+        }
+        Py_DECREF(s);
     }
-    PyObject *text = PyObject_CallMethod(mod, "enumerate_text", "sssss",
-                                         impl, paths, filter, loops, exp);
-    Py_DECREF(mod);
-    if (text == NULL) {
-        print_error_record("enumeration failed");
-        return 0;
+    PyObject *args = pairs ? Py_BuildValue("(ssN)", dir, conf_dir, pairs)
+                           : NULL;
+    return call_results("enumerate", args);
+}
+
+/* yp-conform --yp-report DIR CONF_DIR WALL_SECONDS: the run's exit status. */
+int
+yc_report_main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "yp-conform: internal: bad --yp-report call\n");
+        return 2;
     }
-    const char *utf8 = PyUnicode_AsUTF8(text);
-    if (utf8 == NULL) {
-        print_error_record("enumeration failed");
+    if (yc_python_init(argv[3], "") < 0) {
+        return 2;
     }
-    else {
-        fputs(utf8, stdout);
+    return call_results("report", Py_BuildValue("(ss)", argv[2], argv[4]));
+}
+
+/* One worker: run instance p->index; results.worker writes its record.
+ * Returns 0, or -1 when the harness itself failed (no record written). */
+int
+yc_work(const yc_param_t *p)
+{
+    if (yc_python_init(p->conf_dir, p->paths) < 0) {
+        return -1;
     }
-    Py_DECREF(text);
-    fflush(stdout);
-    /* No Py_FinalizeEx: an adapter's threads must not hold us up. */
-    return 0;
+    return call_results("work", Py_BuildValue("(si)", p->results_dir,
+                                              p->index)) == 0 ? 0 : -1;
 }

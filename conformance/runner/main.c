@@ -27,9 +27,22 @@
 
 extern yc_run_t *yc_current_run;     /* worker.c */
 
-const char *const yc_status_names[YC_NSTATUS] = {
-    "PASS", "FAIL", "CRASH", "TIMEOUT", "SKIP", "ERROR",
-};
+/* The options; what results.runner needs is passed on as key=value. */
+typedef struct {
+    const char *impl;
+    char paths[2048];
+    char filter[4096];
+    const char *loops;
+    const char *expectations;
+    const char *json, *junit, *tap;
+    const char *write_expectations;
+    const char *conf_dir;
+    long jobs;
+    double timeout;
+    int verbose;
+    int keep;
+    int list_only;
+} yc_opts_t;
 
 static void
 usage(FILE *f)
@@ -65,11 +78,19 @@ usage(FILE *f)
 "                         fds change (needs a debug interpreter)\n"
 "\n"
 "Exit status: 0 when every result matches the expectations, 1 when some\n"
-"do not, 2 on a harness error (bad adapter, bad expectations file).\n", f);
+"do not, 2 on a harness error (bad adapter, bad expectations file, a\n"
+"result record that cannot be parsed).  Reports: conformance/results/.\n", f);
 }
 
 static int
-parse_args(yc_run_t *run, int argc, char **argv)
+bad_value(const char *opt, const char *value, const char *want)
+{
+    fprintf(stderr, "yp-conform: %s %s: %s\n", opt, value, want);
+    return -1;
+}
+
+static int
+parse_args(yc_opts_t *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"impl", required_argument, NULL, 'i'},
@@ -92,20 +113,20 @@ parse_args(yc_run_t *run, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int ch;
-    run->loops = "all";
-    run->filter = "";
-    run->expectations = "";
-    run->timeout = 30.0;
-    run->conf_dir = getenv("YP_CONFORMANCE_DIR");
-    if (run->conf_dir == NULL || run->conf_dir[0] == '\0') {
-        run->conf_dir = YC_CONF_DIR;
+    char *end;
+    o->loops = "all";
+    o->expectations = "";
+    o->timeout = 30.0;
+    o->conf_dir = getenv("YP_CONFORMANCE_DIR");
+    if (o->conf_dir == NULL || o->conf_dir[0] == '\0') {
+        o->conf_dir = YC_CONF_DIR;
     }
     while ((ch = getopt_long(argc, argv, "j:vh", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'i': run->impl = optarg; break;
+        case 'i': o->impl = optarg; break;
         case 'p': {
-            size_t n = strlen(run->paths);
-            if (n + strlen(optarg) + 2 >= sizeof run->paths) {
+            size_t n = strlen(o->paths);
+            if (n + strlen(optarg) + 2 >= sizeof o->paths) {
                 fprintf(stderr, "yp-conform: --path list too long\n");
                 return -1;
             }
@@ -114,23 +135,47 @@ parse_args(yc_run_t *run, int argc, char **argv)
                         optarg);
                 return -1;
             }
-            snprintf(run->paths + n, sizeof run->paths - n, "%s%s",
+            snprintf(o->paths + n, sizeof o->paths - n, "%s%s",
                      n ? ":" : "", optarg);
             break;
         }
-        case 'f': run->filter = optarg; break;
-        case 'l': run->loops = optarg; break;
-        case 'j': run->jobs = atoi(optarg); break;
-        case 't': run->timeout = atof(optarg); break;
-        case 'e': run->expectations = optarg; break;
-        case 'J': run->json = optarg; break;
-        case 'U': run->junit = optarg; break;
-        case 'T': run->tap = optarg; break;
-        case 'W': run->write_expectations = optarg; break;
-        case 'c': run->conf_dir = optarg; break;
-        case 'L': run->list_only = 1; break;
-        case 'k': run->keep = 1; break;
-        case 'v': run->verbose = 1; break;
+        case 'f': {
+            /* Repeated --filter terms add up, like one comma list. */
+            size_t n = strlen(o->filter);
+            if (n + strlen(optarg) + 2 >= sizeof o->filter) {
+                fprintf(stderr, "yp-conform: --filter too long\n");
+                return -1;
+            }
+            snprintf(o->filter + n, sizeof o->filter - n, "%s%s",
+                     n ? "," : "", optarg);
+            break;
+        }
+        case 'l': o->loops = optarg; break;
+        case 'j':
+            errno = 0;
+            o->jobs = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || o->jobs < 1) {
+                return bad_value("--jobs", optarg, "a whole number >= 1");
+            }
+            break;
+        case 't':
+            o->timeout = strtod(optarg, &end);
+            if (*end || end == optarg || !(o->timeout > 0)
+                || o->timeout > 86400)
+            {
+                return bad_value("--timeout", optarg,
+                                 "seconds, > 0 and at most 86400");
+            }
+            break;
+        case 'e': o->expectations = optarg; break;
+        case 'J': o->json = optarg; break;
+        case 'U': o->junit = optarg; break;
+        case 'T': o->tap = optarg; break;
+        case 'W': o->write_expectations = optarg; break;
+        case 'c': o->conf_dir = optarg; break;
+        case 'L': o->list_only = 1; break;
+        case 'k': o->keep = 1; break;
+        case 'v': o->verbose = 1; break;
         case 'R': {
             /* regrtest -R style, WARMUPS:RUNS; the case workers (which
              * inherit the environment) repeat each case body in one
@@ -152,152 +197,35 @@ parse_args(yc_run_t *run, int argc, char **argv)
         fprintf(stderr, "yp-conform: unexpected argument %s\n", argv[optind]);
         return -1;
     }
-    if (run->impl == NULL) {
+    if (o->impl == NULL) {
         fprintf(stderr, "yp-conform: --impl MODULE is required\n");
         usage(stderr);
         return -1;
     }
-    if (run->timeout <= 0) {
-        run->timeout = 30.0;
-    }
     return 0;
 }
 
-/* ---- enumeration ---------------------------------------------------- */
+/* ---- the Python children -------------------------------------------- */
 
-/* Split a line in place on tabs; returns the field count. */
+/* Run ourselves with args (args[0] unused) and return the exit status;
+ * a child killed by a signal gives 128 + the signal. */
 static int
-split_tabs(char *line, char **fields, int max)
+run_self(const char *argv0, char **args)
 {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        fields[n++] = p;
-        char *t = strchr(p, '\t');
-        if (t == NULL) {
-            break;
-        }
-        *t = '\0';
-        p = t + 1;
-    }
-    return n;
-}
-
-#define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
-
-static void *
-grow(void *arr, size_t n, size_t size)
-{
-    if ((n & (n - 1)) == 0) {     /* at powers of two */
-        arr = realloc(arr, (n ? 2 * n : 1) * size);
-        if (arr == NULL) {
-            perror("yp-conform");
-            exit(2);
-        }
-    }
-    return arr;
-}
-
-static int
-parse_listing(yc_run_t *run, char *text)
-{
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save))
-    {
-        char *f[12];
-        int n = split_tabs(line, f, 12);
-        switch (f[0][0]) {
-        case 'E':
-            fprintf(stderr, "yp-conform: harness error: %s\n",
-                    n > 1 ? f[1] : "?");
-            return -1;
-        case 'W':
-            run->warnings = grow(run->warnings, run->nwarnings,
-                                 sizeof *run->warnings);
-            run->warnings[run->nwarnings++] = strdup(n > 1 ? f[1] : "");
-            break;
-        case 'S':
-            COPY(run->spec_version, n > 1 ? f[1] : "?");
-            break;
-        case 'I':
-            if (n >= 6) {
-                COPY(run->impl_name, f[1]);
-                COPY(run->impl_file, f[2]);
-                COPY(run->contract, f[3]);
-                COPY(run->variants, f[4]);
-                COPY(run->expectations_used, f[5]);
-            }
-            break;
-        case 'A':
-            if (n >= 3) {
-                run->areas = grow(run->areas, run->nareas, sizeof *run->areas);
-                yc_area_t *a = &run->areas[run->nareas++];
-                COPY(a->id, f[1]);
-                COPY(a->title, f[2]);
-            }
-            break;
-        case 'C':
-            if (n >= 4) {
-                run->clauses = grow(run->clauses, run->nclauses,
-                                    sizeof *run->clauses);
-                yc_clause_t *c = &run->clauses[run->nclauses++];
-                COPY(c->id, f[1]);
-                COPY(c->area, f[2]);
-                COPY(c->level, f[3]);
-            }
-            break;
-        case 'T':
-            if (n >= 10) {
-                run->cases = grow(run->cases, run->ncases, sizeof *run->cases);
-                yc_case_t *c = &run->cases[run->ncases];
-                memset(c, 0, sizeof *c);
-                c->index = (int)run->ncases++;
-                COPY(c->inst, f[1]);
-                COPY(c->case_id, f[2]);
-                COPY(c->way, f[3]);
-                COPY(c->loop, f[4]);
-                COPY(c->area, f[5]);
-                COPY(c->clauses, f[6]);
-                COPY(c->expected, f[7]);
-                COPY(c->reason, f[8]);
-                COPY(c->skip, f[9]);
-            }
-            break;
-        default:
-            break;
-        }
-    }
-    return 0;
-}
-
-/* Run ourselves with --yp-enumerate and collect the listing. */
-static int
-enumerate(yc_run_t *run, const char *argv0)
-{
-    int fds[2];
-    if (pipe(fds) < 0) {
-        perror("yp-conform: pipe");
-        return -1;
-    }
+    fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
         perror("yp-conform: fork");
         return -1;
     }
     if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        char *args[] = {(char *)argv0, "--yp-enumerate", (char *)run->impl,
-                        run->paths, (char *)run->filter, (char *)run->loops,
-                        (char *)run->expectations, (char *)run->conf_dir,
-                        NULL};
         /* readlink, not execv("/proc/self/exe"): under Valgrind the
          * latter is Valgrind's own binary, while readlink is translated
          * to the program being checked. */
         char self[4096];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        args[0] = (char *)argv0;
         if (n > 0) {
             self[n] = '\0';
             execv(self, args);
@@ -305,169 +233,99 @@ enumerate(yc_run_t *run, const char *argv0)
         execv(argv0, args);
         _exit(127);
     }
-    close(fds[1]);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t r = read(fds[0], buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
     int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    while (waitpid(pid, &wstatus, 0) < 0) {
+        if (errno != EINTR) {
+            perror("yp-conform: waitpid");
+            return -1;
+        }
     }
     if (WIFSIGNALED(wstatus)) {
-        fprintf(stderr, "yp-conform: harness error: importing adapter %s "
-                "crashed the interpreter (signal %d)\n", run->impl,
-                WTERMSIG(wstatus));
-        free(buf);
-        return -1;
+        return 128 + WTERMSIG(wstatus);
     }
-    int rc = parse_listing(run, buf);
-    free(buf);
-    if (rc == 0 && run->impl_name[0] == '\0') {
-        fprintf(stderr, "yp-conform: harness error: the enumeration "
-                "produced no implementation record\n");
-        return -1;
-    }
-    return rc;
+    return WEXITSTATUS(wstatus);
 }
 
-/* ---- classification -------------------------------------------------- */
+/* "key=value" in a malloc'd string. */
+static char *
+kv(const char *key, const char *value)
+{
+    char *s;
+    if (asprintf(&s, "%s=%s", key, value ? value : "") < 0) {
+        perror("yp-conform");
+        exit(2);
+    }
+    return s;
+}
 
 static char *
-read_file(const char *path, size_t tail)
+read_all(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         return NULL;
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    long start = (tail && size > (long)tail) ? size - (long)tail : 0;
-    fseek(f, start, SEEK_SET);
-    char *buf = malloc((size_t)(size - start) + 1);
-    size_t n = fread(buf, 1, (size_t)(size - start), f);
-    buf[n] = '\0';
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf != NULL && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += r;
+        if (cap - len < 2) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (bigger == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+        }
+    }
     fclose(f);
+    if (buf != NULL) {
+        buf[len] = '\0';
+    }
     return buf;
 }
 
+/* The enumeration child: 0 = run, 2 = harness error, 3 = nothing to run.
+ * Fills run->ncases and run->skips. */
 static int
-exists(const char *path)
+enumerate(yc_run_t *run, const yc_opts_t *o, const char *argv0)
 {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static char *
-with_output(const char *head, const char *base)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s.out", base);
-    char *out = read_file(path, 1500);
-    size_t n = strlen(head) + (out ? strlen(out) : 0) + 32;
-    char *msg = malloc(n);
-    snprintf(msg, n, "%s%s%s", head, out && *out ? "\n--- worker output (tail) ---\n" : "",
-             out && *out ? out : "");
-    free(out);
-    return msg;
-}
-
-static enum yc_status
-status_from_name(const char *s)
-{
-    for (int i = 0; i < YC_NSTATUS; i++) {
-        if (strcmp(s, yc_status_names[i]) == 0) {
-            return (enum yc_status)i;
-        }
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%.17g", o->timeout);
+    char *args[] = {
+        NULL, "--yp-enumerate", run->proto.results_dir,
+        (char *)o->conf_dir,
+        kv("impl", o->impl), kv("paths", o->paths), kv("filter", o->filter),
+        kv("loops", o->loops), kv("expectations", o->expectations),
+        kv("json", o->json), kv("junit", o->junit), kv("tap", o->tap),
+        kv("write_expectations", o->write_expectations),
+        kv("verbose", o->verbose ? "1" : "0"), kv("timeout", timeout),
+        kv("list", o->list_only ? "1" : "0"), NULL,
+    };
+    int rc = run_self(argv0, args);
+    for (char **a = args + 4; *a != NULL; a++) {
+        free(*a);
     }
-    return YC_ERROR;
-}
-
-static void
-classify(yc_run_t *run)
-{
-    run->results = calloc(run->ncases ? run->ncases : 1, sizeof *run->results);
-    for (size_t i = 0; i < run->ncases; i++) {
-        yc_result_t *r = &run->results[i];
-        char base[400], path[600];
-        snprintf(base, sizeof base, "%s/%zu", run->results_dir, i);
-        snprintf(path, sizeof path, "%s.crash", base);
-        char *crash = read_file(path, 0);
-        snprintf(path, sizeof path, "%s.res", base);
-        char *res = read_file(path, 0);
-        if (crash != NULL) {
-            int sig = atoi(crash);
-            char head[128];
-            snprintf(head, sizeof head, "worker killed by signal %d (%s)%s",
-                     sig, strsignal(sig),
-                     res ? " after the case finished" : "");
-            r->status = YC_CRASH;
-            r->message = with_output(head, base);
-        }
-        else if (snprintf(path, sizeof path, "%s.timeout", base), exists(path)) {
-            char head[128];
-            snprintf(head, sizeof head, "no result after %.0f s", run->timeout);
-            r->status = YC_TIMEOUT;
-            r->message = with_output(head, base);
-        }
-        else if (res != NULL) {
-            char *nl = strchr(res, '\n');
-            char *tab = strchr(res, '\t');
-            if (nl) {
-                *nl = '\0';
-            }
-            if (tab && (!nl || tab < nl)) {
-                *tab = '\0';
-                r->seconds = atof(tab + 1);
-            }
-            r->status = status_from_name(res);
-            r->message = strdup(nl ? nl + 1 : "");
-        }
-        else if (snprintf(path, sizeof path, "%s.start", base), exists(path)) {
-            r->status = YC_CRASH;
-            r->message = with_output("worker exited without a result", base);
-        }
-        else {
-            r->status = YC_CRASH;
-            r->message = strdup("the worker never started this case");
-        }
-        free(crash);
-        free(res);
-
-        const yc_case_t *c = &run->cases[i];
-        int expects_pass = yc_expected_has(c, YC_PASS);
-        if (r->status == YC_SKIP) {
-            r->outcome = YC_OK;
-        }
-        else if (r->status == YC_ERROR) {
-            r->outcome = YC_UNEXPECTED;
-        }
-        else if (yc_expected_has(c, r->status)) {
-            r->outcome = YC_OK;
-        }
-        else if (r->status == YC_PASS) {
-            r->outcome = YC_XPASS;
-        }
-        else if (expects_pass) {
-            r->outcome = YC_UNEXPECTED;
-        }
-        else {
-            r->outcome = YC_REGRESSED;
-        }
+    if (rc > 128) {
+        fprintf(stderr, "yp-conform: harness error: importing adapter %s "
+                "crashed the interpreter (signal %d)\n", o->impl, rc - 128);
+        return 2;
     }
+    if (rc != 0) {
+        return rc == 3 ? 3 : 2;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/flags", run->proto.results_dir);
+    run->skips = read_all(path);
+    if (run->skips == NULL || run->skips[0] == '\0') {
+        fprintf(stderr, "yp-conform: harness error: the enumeration "
+                "listed no case\n");
+        return 2;
+    }
+    run->ncases = strlen(run->skips);
+    return 0;
 }
 
 static void
@@ -504,83 +362,81 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--yp-enumerate") == 0) {
         return yc_enumerate_main(argc, argv);
     }
+    if (argc > 1 && strcmp(argv[1], "--yp-report") == 0) {
+        return yc_report_main(argc, argv);
+    }
+    static yc_opts_t opts;
     static yc_run_t run;
-    if (parse_args(&run, argc, argv) < 0) {
+    if (parse_args(&opts, argc, argv) < 0) {
         return 2;
     }
     char conf_abs[1024];
-    if (realpath(run.conf_dir, conf_abs) != NULL) {
-        run.conf_dir = strdup(conf_abs);
+    if (realpath(opts.conf_dir, conf_abs) != NULL) {
+        opts.conf_dir = strdup(conf_abs);
     }
-    if (enumerate(&run, argv[0]) < 0) {
-        return 2;
-    }
-    for (size_t i = 0; i < run.nwarnings; i++) {
-        fprintf(stderr, "yp-conform: warning: %s\n", run.warnings[i]);
-    }
-    if (run.list_only) {
-        for (size_t i = 0; i < run.ncases; i++) {
-            printf("%s\t%s\n", run.cases[i].inst, run.cases[i].clauses);
-        }
-        return 0;
-    }
-    if (run.ncases == 0) {
-        fprintf(stderr, "yp-conform: no case matches --filter '%s'\n",
-                run.filter);
+    if (strlen(opts.conf_dir) >= sizeof run.proto.conf_dir) {
+        fprintf(stderr, "yp-conform: --cases path too long\n");
         return 2;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(run.results_dir, sizeof run.results_dir, "%s/yp-conform.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(run.results_dir) == NULL) {
+    int n = snprintf(run.proto.results_dir, sizeof run.proto.results_dir,
+                     "%s/yp-conform.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= sizeof run.proto.results_dir) {
+        fprintf(stderr, "yp-conform: TMPDIR too long\n");
+        return 2;
+    }
+    if (mkdtemp(run.proto.results_dir) == NULL) {
         perror("yp-conform: mkdtemp");
         return 2;
     }
-    printf("yp-conform: %s (%s)\n  adapter contract %s, spec %s, %s\n"
-           "  %zu case instances, loops %s, timeout %.0f s, expectations %s\n",
-           run.impl_name, run.impl_file, run.contract, run.spec_version,
-           run.variants, run.ncases, run.loops, run.timeout,
-           run.expectations_used);
-    fflush(stdout);
+    snprintf(run.proto.paths, sizeof run.proto.paths, "%s", opts.paths);
+    snprintf(run.proto.conf_dir, sizeof run.proto.conf_dir, "%s",
+             opts.conf_dir);
+    run.proto.timeout = opts.timeout;
 
+    int rc = enumerate(&run, &opts, argv[0]);
+    if (rc != 0) {
+        remove_results(run.proto.results_dir);
+        return rc == 3 ? 0 : 2;
+    }
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1) {
+        ncpu = 1;
+    }
+    if (opts.jobs > 4 * ncpu) {
+        /* Workers are processes that time themselves: far more of them
+         * than CPUs turns load into spurious TIMEOUTs. */
+        fprintf(stderr, "yp-conform: -j %ld capped at %ld (4 x %ld CPUs)\n",
+                opts.jobs, 4 * ncpu, ncpu);
+        opts.jobs = 4 * ncpu;
+    }
     yc_current_run = &run;
     struct criterion_test_set *tests = criterion_initialize();
     criterion_options.logging_threshold = CRITERION_LOG_LEVEL_QUIET;
-    criterion_options.jobs = run.jobs > 0 ? (size_t)run.jobs : 0;
-    criterion_options.timeout = run.timeout + 15.0;  /* backstop */
+    criterion_options.jobs = opts.jobs > 0 ? (size_t)opts.jobs : 0;
+    criterion_options.timeout = opts.timeout + 15.0;  /* backstop */
     criterion_options.always_succeed = true;
     double t0 = wall_now();
     criterion_run_all_tests(tests);
     criterion_finalize(tests);
-    run.wall_seconds = wall_now() - t0;
+    char wall[32];
+    snprintf(wall, sizeof wall, "%.3f", wall_now() - t0);
 
-    classify(&run);
-    yc_print_console(&run);
-    int rc = 0;
-    if (run.json && yc_write_json(&run, run.json) < 0) {
+    char *args[] = {NULL, "--yp-report", run.proto.results_dir,
+                    (char *)opts.conf_dir, wall, NULL};
+    rc = run_self(argv[0], args);
+    if (rc < 0 || rc > 128) {
+        fprintf(stderr, "yp-conform: harness error: the report process "
+                "failed (status %d)\n", rc);
         rc = 2;
     }
-    if (run.junit && yc_write_junit(&run, run.junit) < 0) {
-        rc = 2;
-    }
-    if (run.tap && yc_write_tap(&run, run.tap) < 0) {
-        rc = 2;
-    }
-    if (run.write_expectations
-        && yc_write_expectations(&run, run.write_expectations) < 0)
-    {
-        rc = 2;
-    }
-    if (run.keep) {
-        printf("per-case files kept in %s\n", run.results_dir);
+    if (opts.keep) {
+        printf("per-case files kept in %s\n", run.proto.results_dir);
     }
     else {
-        remove_results(run.results_dir);
+        remove_results(run.proto.results_dir);
     }
-    for (size_t i = 0; i < run.ncases && rc == 0; i++) {
-        if (run.results[i].outcome != YC_OK) {
-            rc = 1;
-        }
-    }
+    free(run.skips);
     return rc;
 }

@@ -1,5 +1,7 @@
 """Self-test of yp-conform: harness errors, CRASH and TIMEOUT isolation,
-expectation bookkeeping (FAIL->CRASH, unexpected pass) and the reports.
+expectation bookkeeping (FAIL->CRASH, unexpected pass), the records (a
+1 MiB message arrives whole; a malformed or truncated record is a harness
+error), run_info and the reports.
 
     /usr/bin/python3.11 conformance/tools/selftest.py path/to/yp-conform
 """
@@ -11,6 +13,9 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CONF = os.path.dirname(HERE)
+sys.path.insert(0, CONF)
+from results import schema  # noqa: E402
 ADAPTERS = os.path.join(HERE, "selftest_adapters")
 NATIVE = os.path.join(os.path.dirname(HERE), "adapters", "native")
 failures = []
@@ -150,8 +155,127 @@ def main(exe):
            "a 1.0 adapter: asyncio runs, trio SKIPs as not claimed",
            json.dumps(st) + out)
 
+    records(exe, base, tmp)
     print(f"{'all ok' if not failures else f'{len(failures)} failed'}")
     return 1 if failures else 0
+
+
+def records(exe, base, tmp):
+    """The record path: nothing truncated, nothing unparsable trusted."""
+    js = os.path.join(tmp, "big.json")
+    rc, out = run(exe, "--impl", "yc_big_message", *base, "--filter",
+                  "fixture::counter", "--loop", "asyncio", "--expectations",
+                  "none", "--json", js)
+    sys.path.insert(0, os.path.join(HERE, "selftest_adapters"))
+    sys.path.insert(0, NATIVE)
+    import yc_big_message as big
+    msg = json.load(open(js))["cases"][0]["message"] if os.path.exists(js) \
+        else ""
+    expect(rc == 1 and big.BODY + big.MARKER in msg,
+           f"a 1 MiB failure message arrives whole ({len(msg)} chars)",
+           out[-500:])
+
+    # run_info in every report.
+    rep = json.load(open(js))
+    ri = rep.get("run_info", {})
+    expect(ri.get("implementation", {}).get("name") == "big-message"
+           and ri["implementation"]["version"].startswith("CPython 3.")
+           and ri["implementation"]["module"] == "yc_big_message"
+           and ri["python"]["build"] in ("release", "debug")
+           and "asyncio" in ri["runtimes"]
+           and set(ri["mode"]) >= {"sanitizers", "valgrind", "refleak"}
+           and ri["suite"]["spec_version"] and ri["suite"]["revision"]
+           and ri["host"]["name"] and ri["date"].endswith("Z"),
+           "run_info: implementation and version, Python, runtimes, mode, "
+           "suite, host, date", json.dumps(ri)[:1500])
+
+    # Records that cannot be trusted: re-run the report step over a kept
+    # results directory whose records were damaged.
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "fixture::counter,fixture::probe", "--loop", "asyncio",
+                  "--keep")
+    kept = out.rsplit("per-case files kept in ", 1)[-1].strip()
+    expect(rc == 0 and os.path.isdir(kept), "--keep keeps the results", out)
+    if not os.path.isdir(kept):
+        return
+    lst = json.load(open(os.path.join(kept, "listing.json")))
+    idx = {c["case"]: c["index"] for c in lst["cases"]}
+    res = {k: os.path.join(kept, f"{i}.res") for k, i in idx.items()}
+    good = open(res["fixture::counter"]).read()
+    expect(json.loads(good)["status"] == "PASS", "a worker record is JSON",
+           good)
+    rep_js = os.path.join(tmp, "damaged.json")
+
+    def report(**opts):
+        listing = dict(lst, options=dict(lst["options"], json=rep_js))
+        json.dump(listing, open(os.path.join(kept, "listing.json"), "w"))
+        return run(exe, "--yp-report", kept, CONF, "1.0")
+
+    for what, text in (
+            ("a truncated record", good[:len(good) // 2]),
+            ("a record that is not JSON", "PASS\t0.1\n"),
+            ("a record without a status",
+             json.dumps({"format": schema.RECORD_FORMAT, "message": "",
+                         "seconds": 0})),
+            ("a record with an unknown status",
+             json.dumps(dict(json.loads(good), status="OK"))),
+            ("a record of another instance",
+             json.dumps(dict(json.loads(good), id="x::y[-,-]")))):
+        open(res["fixture::counter"], "w").write(text)
+        rc, out = report()
+        st = {c["case"]: c for c in json.load(open(rep_js))["cases"]}
+        c = st["fixture::counter"]
+        expect(rc == 2 and c["status"] == "ERROR"
+               and c["outcome"] == "harness-error"
+               and "malformed result record" in c["message"]
+               and "HARNESS ERROR" in out,
+               f"{what} is a harness error (exit 2), never a pass",
+               out[-800:])
+    os.unlink(res["fixture::counter"])
+    rc, out = report()
+    st = {c["case"]: c for c in json.load(open(rep_js))["cases"]}
+    expect(rc == 1 and st["fixture::counter"]["status"] == "CRASH"
+           and "without a result" in st["fixture::counter"]["message"],
+           "a started worker without a record is a CRASH", out[-800:])
+    subprocess.run(["rm", "-rf", kept])
+
+    # Options that used to be taken silently.
+    for args, what in ((["--timeout", "abc"], "--timeout abc"),
+                       (["--timeout", "0"], "--timeout 0"),
+                       (["--timeout", "nan"], "--timeout nan"),
+                       (["-j", "abc"], "-j abc"), (["-j", "-3"], "-j -3")):
+        rc, out = run(exe, "--impl", "yp_native", *base, *args)
+        expect(rc == 2 and args[0] in out, f"{what}: exit 2", out[-300:])
+    rc, out = run(exe, "--impl", "yp_native", *base, "--list", "--filter",
+                  "fixture::counter", "--filter", "fixture::probe",
+                  "--loop", "asyncio")
+    expect(rc == 0 and "fixture::counter[-,asyncio]" in out
+           and "fixture::probe[" in out, "repeated --filter terms add up",
+           out)
+
+    # --write-expectations merges: a filtered run keeps the other entries.
+    gen = os.path.join(tmp, "merge.json")
+    json.dump({"implementation": "native", "expected": {
+        "send::value_ignored": {"result": "FAIL", "reason": "kept"},
+        "fixture::counter": {"result": "FAIL", "reason": "stale"}}},
+        open(gen, "w"))
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "fixture::counter", "--loop", "asyncio",
+                  "--expectations", "none", "--write-expectations", gen)
+    g = json.load(open(gen))["expected"]
+    expect(rc == 0 and g == {"send::value_ignored": {"result": "FAIL",
+                                                     "reason": "kept"}},
+           "--write-expectations --filter keeps unrelated entries and "
+           "drops the ones the run disproved", json.dumps(g))
+
+    # TAP: an expected failure is "not ok ... # TODO" (prove: passing).
+    tap = os.path.join(tmp, "x.tap")
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "send::value_ignored", "--loop", "asyncio", "--tap", tap)
+    t = open(tap).read() if os.path.exists(tap) else ""
+    expect(rc == 0 and "not ok 1 - send::value_ignored[ready,asyncio] "
+           "# TODO expected FAIL" in t and "\nok " not in t,
+           "TAP: expected failures are 'not ok # TODO'", t)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,15 @@
 
 include "yp_native.py"
 
+cdef extern from *:
+    # Cython's own version, as the generated C file spells it ("0_29_32").
+    const char *CYTHON_ABI
+
 __yp_conformance__ = {
     "contract": "1.1",
     "runtimes": ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"],
     "implementation": "cython",
+    "version": "Cython " + (<bytes>CYTHON_ABI).decode().replace("_", "."),
     "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
     "cannot": {},
 }

@@ -33,6 +33,8 @@ import weakref
 __yp_conformance__ = {
     "contract": "1.1",
     "implementation": "native",
+    # The implementation is the interpreter's own coroutine type.
+    "version": "CPython " + ".".join(map(str, sys.version_info[:3])),
     "runtimes": ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"],
     "variants": {"borrow_timing": "first_poll", "arg_check": "call"},
     "cannot": {},
