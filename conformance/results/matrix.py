@@ -21,7 +21,7 @@ import os
 import re
 
 from .report import load_json
-from .schema import HARNESS, LEVELS, OK, XPASS
+from .schema import LEVELS, OK, XPASS
 
 RUNTIME_ORDER = ("asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio")
 BASELINE = "native"
