@@ -31,7 +31,7 @@ import time
 import weakref
 
 __yp_conformance__ = {
-    "contract": "1.1",
+    "contract": "1.2",
     "implementation": "native",
     # The implementation is the interpreter's own coroutine type.
     "version": "CPython " + ".".join(map(str, sys.version_info[:3])),
