@@ -148,14 +148,32 @@ def _term_matches(term, keys):
     return False
 
 
+def _split_terms(filter_expr):
+    """Split at commas outside brackets, so that an instance ID copied
+    from a report (``area::case[way,loop]``) is one term."""
+    terms, cur, depth = [], [], 0
+    for ch in filter_expr:
+        if ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        elif ch == "," and not depth:
+            terms.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    terms.append("".join(cur))
+    return [t.strip() for t in terms if t.strip()]
+
+
 def selected(filter_expr, case, inst):
     """--filter: comma-separated terms matched against the area, the case
-    ID, the instance ID and the clause IDs (glob, or prefix up to '.' or
-    '::'); a term starting with '!' excludes."""
+    ID, the instance ID and the clause IDs (exactly, as a glob, or as a
+    prefix up to '.' or '::'); a term starting with '!' excludes."""
     if not filter_expr:
         return True
     keys = (case.area, case.id, inst, *case.clauses)
-    terms = [t.strip() for t in filter_expr.split(",") if t.strip()]
+    terms = _split_terms(filter_expr)
     inc = [t for t in terms if not t.startswith("!")]
     exc = [t[1:] for t in terms if t.startswith("!")]
     if inc and not any(_term_matches(t, keys) for t in inc):
@@ -167,11 +185,18 @@ def selected(filter_expr, case, inst):
 
 def _describe_failure(e):
     tb = traceback.extract_tb(e.__traceback__)
+    # The innermost line of a case file (send.py, throw.py, ...): the
+    # check that failed, not the helper in _support.py that raised.
     where = ""
-    for fr in reversed(tb):
-        if os.path.dirname(os.path.abspath(fr.filename)) == HERE:
+    mine = [fr for fr in tb
+            if os.path.dirname(os.path.abspath(fr.filename)) == HERE]
+    for fr in reversed(mine):
+        if not os.path.basename(fr.filename).startswith("_"):
             where = f" [{os.path.basename(fr.filename)}:{fr.lineno}]"
             break
+    if not where and mine:
+        fr = mine[-1]
+        where = f" [{os.path.basename(fr.filename)}:{fr.lineno}]"
     msg = f"{type(e).__name__}: {e}{where}"
     if not isinstance(e, AssertionError):
         # An unexpected exception: show the innermost frames too.

@@ -253,6 +253,20 @@ def records(exe, base, tmp):
            and "fixture::probe[" in out, "repeated --filter terms add up",
            out)
 
+    # An instance ID pasted from a report (it holds a comma) selects it.
+    rc, out = run(exe, "--impl", "yp_native", *base, "--list", "--filter",
+                  "send::ready_value[ready,asyncio]")
+    listed = [ln.split("\t")[0] for ln in out.splitlines() if "::" in ln]
+    expect(rc == 0 and listed == ["send::ready_value[ready,asyncio]"],
+           "an instance ID from a report works as a filter", out)
+
+    # A failure names the case's own line, not the helper that raised.
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "send::value_ignored[ready,asyncio]", "--expectations",
+                  "none")
+    expect(rc == 1 and "[send.py:" in out and "[_support.py:" not in out,
+           "a failure names the case file's line", out)
+
     # --write-expectations merges: a filtered run keeps the other entries.
     gen = os.path.join(tmp, "merge.json")
     json.dump({"implementation": "native", "expected": {
