@@ -98,6 +98,13 @@ install_handlers(double timeout)
     sa.sa_handler = on_alarm;
     sa.sa_flags = 0;
     sigaction(SIGALRM, &sa, NULL);
+    /* What CPython does at start-up, which the embedded interpreter skips
+     * (install_signal_handlers = 0): a write to a closed pipe or socket is
+     * an EPIPE error for Python code, not a silent death.  Without it a
+     * late wake writing to a closed loop's self-pipe (pending.loop-closing)
+     * killed the worker with no record and no output. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     if (timeout > 0) {
         struct itimerval it = {{0, 0}, {(time_t)timeout,
             (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)}};
