@@ -126,7 +126,6 @@ asyncio_clear(yp__wait_t *w)
 }
 
 const yp__runtime_t yp__asyncio_runtime = {
-    .name = "asyncio",
     .running = asyncio_running,
     .yield_now = asyncio_yield_now,
     .suspend = asyncio_suspend,

@@ -85,7 +85,6 @@ yp__wait_owner(yp__wait_t *w)
  *  clear      forget everything (the coroutine finished).
  */
 struct yp__runtime_s {
-    const char *name;
     int (*running)(void);
     PyObject *(*yield_now)(yp__wait_t *w);
     PyObject *(*suspend)(yp__wait_t *w);

@@ -398,7 +398,6 @@ trio_clear(yp__wait_t *w)
 }
 
 const yp__runtime_t yp__trio_runtime = {
-    .name = "trio",
     .running = trio_running,
     .yield_now = trio_yield_now,
     .suspend = trio_suspend,
