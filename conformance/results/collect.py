@@ -20,6 +20,13 @@ from .schema import RecordError, parse_record
 
 OUTPUT_TAIL = 4000
 
+# Runtimes whose own library loses memory on every loop, so a leak report
+# under them cannot be pinned on the implementation: uvloop 0.17 (Debian
+# 12) leaks ~2 KB of Python objects per loop with any implementation, the
+# native coroutines included (ci/gate-refleak leaves uvloop out for the
+# same reason).  Their cases are leak-checked under the other runtimes.
+LEAKY_RUNTIMES = frozenset({"uvloop"})
+
 
 def _read(path, tail=0):
     try:
@@ -72,7 +79,8 @@ def collect_one(results_dir, case, timeout):
             rec.update(status=parsed["status"], message=parsed["message"],
                        seconds=parsed["seconds"])
             leak = _read(base + ".leak")
-            if rec["status"] == "PASS" and leak:
+            if rec["status"] == "PASS" and leak \
+                    and case.get("loop") not in LEAKY_RUNTIMES:
                 rec.update(status="FAIL", message=leak)
             if rec["status"] == "SKIP" and not rec["message"]:
                 rec["message"] = case.get("skip") or "skipped"
