@@ -165,3 +165,17 @@ yp_failed(PyObject *exc)
     }
     return value_future_new(&failed_vtable, exc);
 }
+
+/* module.name, a new reference (NULL with an exception set).  Shared by
+ * the runtimes, which import their library's objects lazily. */
+PyObject *
+yp__import_attr(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return r;
+}

@@ -209,18 +209,6 @@ static PyType_Spec Hub_spec = {
     .slots = Hub_slots,
 };
 
-static PyObject *
-import_attr(const char *module, const char *name)
-{
-    PyObject *m = PyImport_ImportModule(module);
-    if (m == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyObject_GetAttrString(m, name);
-    Py_DECREF(m);
-    return r;
-}
-
 int
 yp__hub_init(void)
 {
@@ -239,17 +227,17 @@ yp__hub_init(void)
                == NULL
         || (hst.release_waiter = PyCFunction_New(&release_waiter_def, NULL))
                == NULL
-        || (hst.invalid_state_error = import_attr("asyncio.exceptions",
+        || (hst.invalid_state_error = yp__import_attr("asyncio.exceptions",
                                                   "InvalidStateError"))
                == NULL
-        || (hst.future_type = import_attr("asyncio.futures", "Future"))
+        || (hst.future_type = yp__import_attr("asyncio.futures", "Future"))
                == NULL
-        || (hst.functools_partial = import_attr("functools", "partial"))
+        || (hst.functools_partial = yp__import_attr("functools", "partial"))
                == NULL)
     {
         return -1;
     }
-    PyObject *base = import_attr("asyncio.base_events", "BaseEventLoop");
+    PyObject *base = yp__import_attr("asyncio.base_events", "BaseEventLoop");
     if (base == NULL) {
         return -1;
     }

@@ -185,5 +185,7 @@ int yp__cancel_traverse(yp_cancel_t *cancel, visitproc visit, void *arg);
 /* Drop `future` with any pending exception saved around the call, and an
  * exception raised by drop reported as unraisable.  NULL is ok. */
 void yp__future_drop_safely(yp_future_t *future);
+/* module.name: new reference, or NULL with an exception set. */
+PyObject *yp__import_attr(const char *module, const char *name);
 
 #endif /* YP_PY_PYGLUE_H */

@@ -100,18 +100,6 @@ yp__trio_fini(void)
     Py_CLEAR(tst.rescheduler);
 }
 
-static PyObject *
-import_attr(const char *module, const char *name)
-{
-    PyObject *m = PyImport_ImportModule(module);
-    if (m == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyObject_GetAttrString(m, name);
-    Py_DECREF(m);
-    return r;
-}
-
 /* The first message `async_fn(*arg)` yields to trio: public functions
  * only, no private imports.  New ref. */
 static PyObject *
@@ -139,28 +127,28 @@ load(void)
     PyObject *wtr = NULL, *csc = NULL, *abort = NULL, *msg = NULL;
     int ok = 0;
 
-    if ((tst.current_task = import_attr("trio.lowlevel", "current_task"))
+    if ((tst.current_task = yp__import_attr("trio.lowlevel", "current_task"))
                == NULL
-        || (tst.current_trio_token = import_attr("trio.lowlevel",
+        || (tst.current_trio_token = yp__import_attr("trio.lowlevel",
                                                  "current_trio_token"))
                == NULL
-        || (tst.reschedule = import_attr("trio.lowlevel", "reschedule"))
+        || (tst.reschedule = yp__import_attr("trio.lowlevel", "reschedule"))
                == NULL
-        || (abort = import_attr("trio.lowlevel", "Abort")) == NULL
+        || (abort = yp__import_attr("trio.lowlevel", "Abort")) == NULL
         || (tst.abort_succeeded = PyObject_GetAttrString(abort, "SUCCEEDED"))
                == NULL
-        || (tst.run_finished = import_attr("trio", "RunFinishedError"))
+        || (tst.run_finished = yp__import_attr("trio", "RunFinishedError"))
                == NULL
-        || (tst.value_type = import_attr("outcome", "Value")) == NULL
-        || (tst.error_type = import_attr("outcome", "Error")) == NULL
+        || (tst.value_type = yp__import_attr("outcome", "Value")) == NULL
+        || (tst.error_type = yp__import_attr("outcome", "Error")) == NULL
         || (tst.str_error = PyUnicode_InternFromString("error")) == NULL
         || (tst.str_run_sync_soon = PyUnicode_InternFromString(
                 "run_sync_soon")) == NULL
         || (tst.rescheduler = PyCFunction_New(&rescheduler_def, NULL))
                == NULL
-        || (wtr = import_attr("trio.lowlevel", "wait_task_rescheduled"))
+        || (wtr = yp__import_attr("trio.lowlevel", "wait_task_rescheduled"))
                == NULL
-        || (csc = import_attr("trio.lowlevel", "cancel_shielded_checkpoint"))
+        || (csc = yp__import_attr("trio.lowlevel", "cancel_shielded_checkpoint"))
                == NULL
         || (msg = first_message(wtr, Py_None)) == NULL
         || (tst.checkpoint = first_message(csc, NULL)) == NULL)
@@ -209,7 +197,7 @@ trio_running(void)
             PyErr_Clear();
             return 0;
         }
-        tst.cvar = import_attr("sniffio", "current_async_library_cvar");
+        tst.cvar = yp__import_attr("sniffio", "current_async_library_cvar");
         if (tst.cvar == NULL) {
             PyErr_WriteUnraisable(tst.str_trio);
             return 0;
