@@ -42,6 +42,31 @@ def test_asyncio_run_directly(yp, runner):
     assert runner(yp.sleep(0)) is None
 
 
+def test_task_stack_of_a_c_coroutine(yp, runner):
+    """cr_frame is a real stand-in frame, so asyncio's Task.get_stack()
+    and print_stack() (which walk f_back and read f_code) work on a task
+    whose coroutine has no Python frame, and it is None once done."""
+    import io
+
+    async def main():
+        c = yp.scripted(["pending", ("ready", 1)])
+        t = asyncio.ensure_future(c)
+        await asyncio.sleep(0)
+        stack = t.get_stack()
+        out = io.StringIO()
+        t.print_stack(file=out)
+        t.cancel()
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+        return stack, out.getvalue(), c.cr_frame
+    stack, text, after = runner(main())
+    assert len(stack) == 1 and stack[0].f_code.co_name == "scripted"
+    assert '"<yieldpoint>"' in text and "scripted" in text
+    assert after is None
+
+
 def test_sleep_completes_with_result(yp, runner):
     async def main():
         t0 = time.monotonic()

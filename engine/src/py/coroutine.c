@@ -13,6 +13,7 @@
 
 #include "pythread.h"
 #include "structmember.h"
+#include "frameobject.h"    /* PyFrame_New, for cr_frame */
 
 /* This file's state.  GIL-guarded unless marked. */
 static PyTypeObject *coro_type;    /* strong */
@@ -631,6 +632,40 @@ Coro_get_await(PyObject *op, void *closure)
     return Py_NewRef(y != NULL ? y : Py_None);
 }
 
+/* cr_frame: None once finished or closed, as for native coroutines.
+ * Before that, a stand-in frame built on demand (nothing is stored per
+ * coroutine): inspect.getcoroutinestate() tells CREATED from CLOSED by
+ * cr_frame being None, and asyncio's Task.get_stack()/print_stack() and
+ * traceback walk it, so it must be a real frame (f_code, f_lineno, f_back)
+ * rather than any non-None object.  Its code is empty and named after the
+ * coroutine, file "<yieldpoint>", the way Cython builds frames for
+ * functions that have none. */
+static PyObject *
+Coro_get_frame(PyObject *op, void *closure)
+{
+    yp__coro_t *self = (yp__coro_t *)op;
+    PyCodeObject *code = NULL;
+    PyObject *globals = NULL;
+    PyFrameObject *frame = NULL;
+
+    if (self->cr_proto.state == YP__CR_FINISHED) {
+        Py_RETURN_NONE;
+    }
+    code = PyCode_NewEmpty("<yieldpoint>", self->cr_qualname, 0);
+    if (code == NULL) {
+        goto error;
+    }
+    globals = PyDict_New();
+    if (globals == NULL) {
+        goto error;
+    }
+    frame = PyFrame_New(PyThreadState_Get(), code, globals, NULL);
+error:
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    return (PyObject *)frame;
+}
+
 /* ---------------------------------------------------------------------
  * Lifetime.
  */
@@ -840,6 +875,7 @@ static PyGetSetDef Coro_getset[] = {
     {"cr_running", Coro_get_running, NULL, NULL, NULL},
     {"cr_suspended", Coro_get_suspended, NULL, NULL, NULL},
     {"cr_await", Coro_get_await, NULL, NULL, NULL},
+    {"cr_frame", Coro_get_frame, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
