@@ -15,7 +15,7 @@ set(YP_PROTOCOL_FAULTS
   REUSE_ERROR_MISSING     # send after finish is silently accepted
   TUPLE_UNWRAPPED         # a tuple result loses its tuple-ness
   CANCEL_DROPS            # throw with a cancel handle drops the future
-  TRIO_STALE_RESCHEDULE   # a queued trio wake reschedules whatever it saw
+  TRIO_STALE_RESCHEDULE   # trio abort_fn leaves the wait armed: a queued wake reschedules again
   TRIO_ERROR_UNROUTED     # outcome.Error bypasses the cancel handle
 )
 # Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):

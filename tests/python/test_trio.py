@@ -130,6 +130,128 @@ def test_trio_many_foreign_wakes(yp):
     assert trio.run(main) == [42] * 250
 
 
+def _hubs():
+    import gc
+    return sum(type(o).__name__ == "_WakeHub" for o in gc.get_objects())
+
+
+def test_trio_foreign_wakes_are_batched(yp, monkeypatch):
+    """1,000 coroutines of one run woken from one thread while trio's
+    thread waits for it: the wakes share the run's hub, and one
+    run_sync_soon carries the whole batch (not one per wake)."""
+    import trio.testing  # noqa: F401
+    calls = []
+    real = trio.lowlevel.TrioToken.run_sync_soon
+
+    def counting(self, *a, **k):
+        calls.append(a[0])
+        return real(self, *a, **k)
+    monkeypatch.setattr(trio.lowlevel.TrioToken, "run_sync_soon", counting)
+
+    async def main():
+        results = []
+
+        async def one():
+            results.append(await yp.park())
+        for _ in range(3):
+            calls.clear()
+            async with trio.open_nursery() as n:
+                for _ in range(1000):
+                    n.start_soon(one)
+                await trio.testing.wait_all_tasks_blocked()
+                assert yp.wake_parked_from_thread() == 1000
+            assert len(calls) == 1, calls[:3]
+        return results
+    assert trio.run(main) == [42] * 3000
+
+
+def test_trio_hubs_go_with_their_runs(yp):
+    """The token registry keeps no finished run alive: a run's hub goes
+    with the last coroutine suspended on it."""
+    import gc
+
+    async def main():
+        async with trio.open_nursery() as n:
+            for _ in range(20):
+                n.start_soon(yp.scripted, [("wake_after", 0.001),
+                                           ("ready", 1)])
+    trio.run(main)
+    gc.collect()
+    before = _hubs()
+    for _ in range(5):
+        trio.run(main)
+    gc.collect()
+    assert _hubs() <= before
+
+
+def test_trio_foreign_wakes_race_cancel(yp):
+    """A thread wakes 100 parked coroutines while trio cancels their scope:
+    each wait is rescheduled exactly once (by the wake or by the abort;
+    trio asserts it), and no queued wake cuts a later sleep short."""
+    import trio.testing  # noqa: F401
+
+    async def main():
+        got = cancelled = 0
+        for i in range(20):
+            results = []
+
+            async def one():
+                results.append(await yp.park())
+            async with trio.open_nursery() as n:
+                for _ in range(100):
+                    n.start_soon(one)
+                await trio.testing.wait_all_tasks_blocked()
+                th = threading.Thread(target=yp.wake_parked_from_thread)
+                th.start()
+                if i % 2:
+                    time.sleep(0.0005 * (i % 5))   # vary who is first
+                n.cancel_scope.cancel()
+            th.join()
+            got += len(results)
+            cancelled += 100 - len(results)
+            assert results == [42] * len(results)
+            t0 = trio.current_time()
+            await trio.sleep(0.02)
+            assert trio.current_time() - t0 >= 0.019, "a wake cut a sleep"
+        return got, cancelled
+    import sys
+    unraisable = []
+    old = sys.unraisablehook
+    sys.unraisablehook = unraisable.append   # trio's reschedule asserts
+    try:
+        got, cancelled = trio.run(main)
+    finally:
+        sys.unraisablehook = old
+    assert [u.exc_value for u in unraisable] == []
+    assert got + cancelled == 2000
+
+
+def test_trio_many_wakes_after_run_finished(yp):
+    """Coroutines suspended by hand and left behind when trio.run returns,
+    woken together from a thread: run_sync_soon raises RunFinishedError,
+    which the hub swallows (nothing unraisable), and they still close."""
+    import sys
+    kept = []
+    unraisable = []
+
+    async def main():
+        for _ in range(50):
+            c = yp.park()
+            c.send(None)
+            kept.append(c)
+    trio.run(main)
+    old = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        assert yp.wake_parked_from_thread() == 50
+        assert yp.wake_parked_from_thread() == 0
+    finally:
+        sys.unraisablehook = old
+    for c in kept:
+        c.close()
+    assert unraisable == []
+
+
 def test_trio_stale_wake_after_abort_does_not_cut_sleep(yp):
     """A wake of a wait that trio already aborted reschedules nothing: the
     task's next trio.sleep runs its full time."""

@@ -1,6 +1,7 @@
 /*
- * hub.c -- asyncio's wake delivery, and one wake hub per event loop that
- * batches the wakes of foreign threads.
+ * hub.c -- asyncio's wake delivery, and the foreign-wake hubs: one per
+ * asyncio event loop and one per trio run, batching the wakes of foreign
+ * threads.
  *
  * Delivery resolves the loop future the coroutine yielded:
  *  - on the loop's own thread (the GIL is then ours): fut.set_result(None)
@@ -14,13 +15,23 @@
  * A closed loop swallows the wake (checked first: uvloop does not raise
  * "Event loop is closed" from call_soon_threadsafe).
  *
- * The hub owns the loop's wake queue (core/wakeq.c) and is stored on the
- * loop itself (loop._yieldpoint_wakehub), so every coroutine suspended on
- * that loop shares it.  A foreign thread whose push found the queue empty
- * attaches once and schedules hub._drain with call_soon_threadsafe; the
- * drain runs on the loop thread and resolves every queued coroutine's loop
- * future directly.  N wakes from a thread: one GIL round trip, one
- * self-pipe write.
+ * A hub owns one wake queue (core/wakeq.c) and the thread-safe door into
+ * its loop: loop.call_soon_threadsafe for asyncio, TrioToken.run_sync_soon
+ * for trio.  Every coroutine suspended on that loop or run binds its task
+ * waker to the hub's queue.  A foreign thread whose push found the queue
+ * empty attaches once and submits hub._drain through the door; the drain
+ * runs on the loop's thread and delivers every queued coroutine through
+ * its runtime's deliver (which is then on the right thread, so direct).
+ * N wakes from a thread: one GIL round trip, one loop wake-up.
+ *
+ * Where a hub lives.  An asyncio hub is stored on the loop itself
+ * (loop._yieldpoint_wakehub), so it lives as long as the loop.  A
+ * TrioToken has __slots__ and cannot hold one: trio's hubs are found in a
+ * registry keyed by the token (a dict in this file's state, token ->
+ * the hub's address, not a reference) and kept alive by the coroutines
+ * suspended on them (trio_rt.c keeps the hub in the wait record); the
+ * last one gone frees the hub, which takes its entry out.  So the
+ * registry never keeps a finished run's token alive.
  */
 #include "pyglue.h"
 
@@ -30,6 +41,11 @@
 static struct {
     PyTypeObject *hub_type;
     PyObject *hub_cache;            /* the last loop's hub */
+    PyObject *token_hubs;           /* dict: TrioToken -> int (the hub's
+                                     * address; the hub removes its entry
+                                     * when it goes) */
+    yp__hub_t *token_cache;         /* borrowed: the last token's hub;
+                                     * reset by the hub when it goes */
     PyObject *release_waiter;       /* C function, see below */
     PyObject *invalid_state_error;  /* asyncio.InvalidStateError */
     PyObject *base_create_future;   /* BaseEventLoop.create_future */
@@ -41,6 +57,7 @@ static struct {
     PyObject *str_call_soon_threadsafe;
     PyObject *str_set_result;
     PyObject *str_is_closed;
+    PyObject *str_run_sync_soon;
 } hst;
 
 /* release_waiter(fut): resolve fut unless something else already did.
@@ -125,11 +142,15 @@ yp__hub_deliver(yp__wait_t *w)
 struct yp__hub_s {
     PyObject_HEAD
     yp__wakeq_t *q;          /* owned ref */
-    PyObject *loop;          /* strong */
-    PyObject *create_future; /* strong: loop.create_future, bound once */
+    PyObject *loop;          /* strong: the asyncio loop or the TrioToken */
+    PyObject *create_future; /* strong: loop.create_future, bound once;
+                              * NULL for a trio run */
+    PyObject *submit;        /* strong: the loop's thread-safe door, bound:
+                              * call_soon_threadsafe or run_sync_soon */
 };
 
-/* Deliver (or, with deliver == 0, discard) everything queued.  GIL held. */
+/* Deliver (or, with deliver == 0, discard) everything queued.  GIL held,
+ * on the loop's thread when delivering. */
 static void
 hub_take_all(yp__wakeq_t *q, int deliver)
 {
@@ -137,9 +158,19 @@ hub_take_all(yp__wakeq_t *q, int deliver)
     while (link != NULL) {
         yp__wakeq_link_t *next = yp__wakeq_next(link);
         yp__wait_t *w = link->waker->data;
-        if (deliver && w != NULL) {
+        yp__taskwaker_t *tw = YP__CONTAINER_OF(link->waker,
+                                               yp__taskwaker_t, base);
+        /* Deliver only to a coroutine still suspended on the arming that
+         * this wake fired: the state leaves FIRED only through a new poll
+         * (begin_poll) or the kill, both with the GIL, which we hold.  A
+         * coroutine resumed meanwhile (a throw, trio's abort) polled the
+         * future itself; its next suspension is not this wake's to end
+         * (trio allows one reschedule per wait). */
+        if (deliver && w != NULL && w->rt != NULL
+            && yp__taskwaker_state(tw) == YP__TW_FIRED)
+        {
             PyObject *owner = Py_NewRef(yp__wait_owner(w));
-            yp__hub_deliver(w);   /* runs Python code: owner held */
+            w->rt->deliver(w);   /* runs Python code: owner held */
             Py_DECREF(owner);
         }
         yp_waker_drop(link->waker);
@@ -160,14 +191,42 @@ Hub_traverse(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(((yp__hub_t *)op)->loop);
     Py_VISIT(((yp__hub_t *)op)->create_future);
+    Py_VISIT(((yp__hub_t *)op)->submit);
     return 0;
+}
+
+/* A trio hub going away takes its registry entry (keyed by the token, so
+ * before the token is cleared) and the cache with it. */
+static void
+hub_unregister(yp__hub_t *self)
+{
+    if (hst.token_cache == self) {
+        hst.token_cache = NULL;
+    }
+    if (self->create_future != NULL || self->loop == NULL
+        || hst.token_hubs == NULL)
+    {
+        return;   /* an asyncio hub, or already out */
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *addr = PyDict_GetItemWithError(hst.token_hubs, self->loop);
+    if (addr != NULL && PyLong_AsVoidPtr(addr) == (void *)self
+        && PyDict_DelItem(hst.token_hubs, self->loop) < 0)
+    {
+        PyErr_WriteUnraisable(self->loop);
+    }
+    PyErr_Clear();   /* a failed lookup: nothing of ours to remove */
+    PyErr_Restore(type, value, tb);
 }
 
 static int
 Hub_clear(PyObject *op)
 {
+    hub_unregister((yp__hub_t *)op);
     Py_CLEAR(((yp__hub_t *)op)->loop);
     Py_CLEAR(((yp__hub_t *)op)->create_future);
+    Py_CLEAR(((yp__hub_t *)op)->submit);
     return 0;
 }
 
@@ -188,7 +247,9 @@ Hub_dealloc(PyObject *op)
 
 static PyMethodDef Hub_methods[] = {
     {"_drain", Hub_drain, METH_NOARGS,
-     "_drain()\n--\n\nDeliver the wakes queued by other threads."},
+     "_drain()\n--\n\nDeliver the wakes queued by other threads.  Never "
+     "raises (trio turns a run_sync_soon callback that raises into "
+     "TrioInternalError)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -225,6 +286,9 @@ yp__hub_init(void)
                == NULL
         || (hst.str_is_closed = PyUnicode_InternFromString("is_closed"))
                == NULL
+        || (hst.str_run_sync_soon = PyUnicode_InternFromString(
+                "run_sync_soon")) == NULL
+        || (hst.token_hubs = PyDict_New()) == NULL
         || (hst.release_waiter = PyCFunction_New(&release_waiter_def, NULL))
                == NULL
         || (hst.invalid_state_error = yp__import_attr("asyncio.exceptions",
@@ -250,6 +314,10 @@ void
 yp__hub_fini(void)
 {
     Py_CLEAR(hst.hub_cache);
+    /* Hubs still alive (held by coroutines that outlive the module) find
+     * no registry and no cache: their dealloc touches neither. */
+    hst.token_cache = NULL;
+    Py_CLEAR(hst.token_hubs);
     Py_CLEAR(hst.hub_type);
     Py_CLEAR(hst.release_waiter);
     Py_CLEAR(hst.invalid_state_error);
@@ -262,6 +330,7 @@ yp__hub_fini(void)
     Py_CLEAR(hst.str_call_soon_threadsafe);
     Py_CLEAR(hst.str_set_result);
     Py_CLEAR(hst.str_is_closed);
+    Py_CLEAR(hst.str_run_sync_soon);
 }
 
 /* What creates this loop's futures.  BaseEventLoop.create_future is a
@@ -294,6 +363,36 @@ hub_future_factory(PyObject *loop)
     return partial;
 }
 
+/* A new hub for `loop` (new ref), or NULL with an exception.  Steals
+ * `create_future` (NULL for trio) and `submit`. */
+static yp__hub_t *
+hub_new(PyObject *loop, PyObject *create_future, PyObject *submit)
+{
+    if (submit == NULL || hst.hub_type == NULL) {
+        Py_XDECREF(create_future);
+        Py_XDECREF(submit);
+        return NULL;
+    }
+    yp__wakeq_t *q = yp__wakeq_new(NULL);
+    yp__hub_t *hub = q == NULL ? NULL
+        : PyObject_GC_New(yp__hub_t, hst.hub_type);
+    if (hub == NULL) {
+        if (q != NULL) {
+            yp__wakeq_decref(q);
+        }
+        Py_XDECREF(create_future);
+        Py_DECREF(submit);
+        return (yp__hub_t *)(PyErr_Occurred() ? NULL : PyErr_NoMemory());
+    }
+    q->owner = hub;
+    hub->q = q;
+    hub->loop = Py_NewRef(loop);
+    hub->create_future = create_future;
+    hub->submit = submit;
+    PyObject_GC_Track(hub);
+    return hub;
+}
+
 /* The loop's hub (borrowed from the cache), created on first use; NULL
  * without an exception when the loop cannot hold one (then wakes take the
  * per-wake path). */
@@ -317,26 +416,14 @@ yp__hub_for_loop(PyObject *loop)
         return NULL;
     }
     if (found == NULL) {
-        yp__hub_t *fresh = PyObject_GC_New(yp__hub_t, hst.hub_type);
+        PyObject *create_future = hub_future_factory(loop);
+        yp__hub_t *fresh = create_future == NULL ? NULL
+            : hub_new(loop, create_future,
+                      PyObject_GetAttr(loop, hst.str_call_soon_threadsafe));
         if (fresh == NULL) {
             PyErr_Clear();
             return NULL;
         }
-        fresh->loop = Py_NewRef(loop);
-        fresh->create_future = hub_future_factory(loop);
-        fresh->q = yp__wakeq_new(fresh);
-        if (fresh->q == NULL || fresh->create_future == NULL) {
-            PyErr_Clear();
-            if (fresh->q != NULL) {
-                yp__wakeq_decref(fresh->q);
-            }
-            Py_CLEAR(fresh->loop);
-            Py_CLEAR(fresh->create_future);
-            PyObject_GC_Del(fresh);
-            Py_DECREF(hst.hub_type);
-            return NULL;
-        }
-        PyObject_GC_Track(fresh);
         if (PyObject_SetAttr(loop, hst.str_hub_attr, (PyObject *)fresh) < 0) {
             PyErr_Clear();
             Py_DECREF(fresh);
@@ -350,22 +437,118 @@ yp__hub_for_loop(PyObject *loop)
     return (yp__hub_t *)found;
 }
 
-void
-yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
+PyObject *
+yp__hub_for_token(PyObject *token)
+{
+    yp__hub_t *hub = hst.token_cache;
+    if (hst.token_hubs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "yieldpoint runtime is shut down");
+        return NULL;
+    }
+    /* The cache is borrowed but sound: a hub resets it when it goes, and
+     * a live hub holds its token, so the address cannot be reused. */
+    if (hub != NULL && hub->loop == token) {
+        return Py_NewRef((PyObject *)hub);
+    }
+    PyObject *addr = PyDict_GetItemWithError(hst.token_hubs, token);
+    if (addr != NULL) {
+        hub = PyLong_AsVoidPtr(addr);
+        if (hub == NULL) {
+            return NULL;
+        }
+        hst.token_cache = hub;
+        return Py_NewRef((PyObject *)hub);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    hub = hub_new(token, NULL, PyObject_GetAttr(token, hst.str_run_sync_soon));
+    if (hub == NULL) {
+        return NULL;
+    }
+    addr = PyLong_FromVoidPtr(hub);
+    if (addr == NULL || PyDict_SetItem(hst.token_hubs, token, addr) < 0) {
+        Py_XDECREF(addr);
+        Py_DECREF(hub);
+        return NULL;
+    }
+    Py_DECREF(addr);
+    hst.token_cache = hub;
+    return (PyObject *)hub;
+}
+
+PyObject *
+yp__hub_loop(PyObject *hub)
+{
+    return ((yp__hub_t *)hub)->loop;
+}
+
+/* Bind the task waker to `hub`'s queue, for life at the first arm. */
+static void
+hub_bind(yp__hub_t *hub, yp__wait_t *w, yp__taskwaker_t *tw)
 {
     __atomic_store_n(&tw->link.loop_thread, w->thread, __ATOMIC_RELAXED);
-    if (tw->link.wakeq != NULL || w->loop == NULL) {
-        return;   /* bound for life at the first arm */
-    }
-    yp__hub_t *hub = yp__hub_for_loop(w->loop);
-    if (hub != NULL) {
+    if (tw->link.wakeq == NULL && hub != NULL) {
         /* Published by the arm's release CAS. */
         yp__wakeq_bind(&tw->link, hub->q);
     }
 }
 
+void
+yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
+{
+    if (tw->link.wakeq != NULL || w->loop == NULL) {
+        __atomic_store_n(&tw->link.loop_thread, w->thread, __ATOMIC_RELAXED);
+        return;   /* bound for life at the first arm */
+    }
+    hub_bind(yp__hub_for_loop(w->loop), w, tw);
+}
+
+void
+yp__hub_bind_own(yp__wait_t *w, yp__taskwaker_t *tw)
+{
+    hub_bind(w->loop != NULL && Py_IS_TYPE(w->loop, hst.hub_type)
+                 ? (yp__hub_t *)w->loop : NULL,
+             w, tw);
+}
+
+/* Submit hub._drain through the hub's thread-safe door.  1 if it is
+ * scheduled; 0 if the loop is closed or the run finished (then nobody
+ * will ever drain: its tasks are gone with it). */
+static int
+hub_submit(yp__hub_t *hub)
+{
+    if (hub->submit == NULL) {
+        return 0;   /* cleared by the collector */
+    }
+    if (hub->create_future != NULL) {
+        /* asyncio: uvloop does not raise "Event loop is closed" from
+         * call_soon_threadsafe, so ask first. */
+        PyObject *closed = PyObject_CallMethodNoArgs(hub->loop,
+                                                     hst.str_is_closed);
+        int open = closed == Py_False;
+        Py_XDECREF(closed);
+        if (!open) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    PyObject *drain = PyObject_GetAttr((PyObject *)hub, hst.str_drain);
+    PyObject *r = drain == NULL ? NULL : PyObject_CallOneArg(hub->submit,
+                                                             drain);
+    Py_XDECREF(drain);
+    if (r == NULL) {
+        /* Closed between the check and the call, trio's RunFinishedError
+         * (trio.run returned), or broken: nobody is left to resume. */
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return 1;
+}
+
 /* The push that made `q` non-empty: get a drain scheduled.  Any thread,
- * no GIL held on entry. */
+ * no GIL held on entry (and no engine lock: this takes the GIL). */
 static void
 hub_schedule(yp__wakeq_t *q)
 {
@@ -377,25 +560,7 @@ hub_schedule(yp__wakeq_t *q)
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         Py_INCREF(hub);
-        PyObject *closed = PyObject_CallMethodNoArgs(hub->loop,
-                                                     hst.str_is_closed);
-        if (closed == Py_False) {
-            PyObject *drain = PyObject_GetAttr((PyObject *)hub,
-                                               hst.str_drain);
-            PyObject *r = drain == NULL ? NULL
-                : PyObject_CallMethodOneArg(hub->loop,
-                                            hst.str_call_soon_threadsafe,
-                                            drain);
-            scheduled = r != NULL;
-            Py_XDECREF(r);
-            Py_XDECREF(drain);
-        }
-        Py_XDECREF(closed);
-        if (!scheduled && PyErr_Occurred()) {
-            /* Closed between the check and the call, or broken: the
-             * tasks of a closed loop have nobody to resume them. */
-            PyErr_Clear();
-        }
+        scheduled = hub_submit(hub);
         Py_DECREF(hub);
         PyErr_Restore(type, value, tb);
     }

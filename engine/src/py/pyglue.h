@@ -12,7 +12,7 @@
  *   runtime.c     module state: yp_init and the teardown, composing the rest
  *   coroutine.c   the coroutine type; picks a runtime per coroutine
  *   asyncio_rt.c  trio_rt.c     the runtimes (yp__runtime_t below)
- *   hub.c         asyncio's wake delivery and foreign-wake hub
+ *   hub.c         asyncio's wake delivery; the foreign-wake hubs
  *   future.c cancel.c borrow.c detach.c select.c sleep.c    futures
  *
  * Each file owns its state (file-static) and clears it in its own fini.
@@ -38,7 +38,8 @@ typedef struct yp__wait_s {
     const yp__runtime_t *rt;   /* of the first yield; NULL before it */
     PyObject *yielded;         /* strong: what we yielded to wait (asyncio
                                 * future, trio WaitTaskRescheduled) or NULL */
-    PyObject *loop;            /* strong: asyncio loop or TrioToken, or NULL */
+    PyObject *loop;            /* strong: asyncio loop, trio's hub (which
+                                * holds the TrioToken), or NULL */
     PyObject *task;            /* strong: the trio task while it waits;
                                 * NULL once rescheduled or aborted */
     unsigned long thread;      /* thread that suspended */
@@ -107,8 +108,10 @@ int yp__trio_init(void);
 void yp__trio_fini(void);
 
 /* ---------------------------------------------------------------------
- * asyncio's wake delivery and wake hubs (hub.c): one hub per loop batches
- * the wakes of foreign threads.
+ * asyncio's wake delivery and the wake hubs (hub.c): one hub per asyncio
+ * loop or trio run batches the wakes of foreign threads.  A drain
+ * delivers each queued coroutine through its runtime's deliver, on the
+ * loop's thread, if it still waits on the arming its wake fired.
  */
 typedef struct yp__hub_s yp__hub_t;
 int yp__hub_init(void);
@@ -124,6 +127,14 @@ void yp__hub_deliver(yp__wait_t *w);
 /* Before arming: record the loop thread and bind the waker to its loop's
  * queue (once). */
 void yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw);
+/* trio's hub for `token` (new ref), shared by every coroutine of that
+ * run; NULL with an exception on failure.  Its drain goes through
+ * token.run_sync_soon; a RunFinishedError there drops the batch. */
+PyObject *yp__hub_for_token(PyObject *token /* borrowed */);
+/* The loop or token a hub serves (borrowed). */
+PyObject *yp__hub_loop(PyObject *hub /* borrowed */);
+/* yp__hub_bind for a record whose `loop` is the hub itself (trio). */
+void yp__hub_bind_own(yp__wait_t *w, yp__taskwaker_t *tw);
 /* From notify, any thread, no GIL: queue a foreign wake.  Returns 0 when
  * the wake is not batchable (loop thread, or the waker is bound to no
  * queue: another runtime): deliver directly.  A task waker's data is its
