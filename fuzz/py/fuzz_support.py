@@ -24,6 +24,25 @@ def implementation():
     return yp, getattr(yp, "_live", lambda: None)
 
 
+def optional_import(name):
+    """`name` imported, or None.  The harness's interpreter is isolated
+    (no site): a third-party library such as trio is looked up in the
+    interpreter's site directories, appended after everything else so
+    that they shadow nothing."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pass
+    import site
+    for d in site.getsitepackages():
+        if d not in sys.path:
+            sys.path.append(d)
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 class FuzzFailure(AssertionError):
     pass
 

@@ -16,7 +16,7 @@ NCOUNTERS = 2
 class Slot:
     __slots__ = ("kind", "coro", "state", "steps", "idx", "probe", "polls",
                  "counter", "excl", "resolve", "held", "polls_known",
-                 "cancel_exc", "tracked", "name", "timer_armed")
+                 "cancel_exc", "tracked", "name", "timer_armed", "yielded")
 
     def __init__(self, kind, coro):
         self.kind = kind
@@ -34,6 +34,7 @@ class Slot:
         self.polls_known = True
         self.cancel_exc = None
         self.tracked = True
+        self.yielded = False       # has yielded (its runtime is fixed)
 
 
 class CounterModel:
@@ -48,7 +49,8 @@ class CounterModel:
 
 class World:
     """One input: the byte source, the slots, the Counters, what was handed
-    out.  `loop` is the process's asyncio loop (op_loop); `nested(w, kind, si,
+    out.  `loop` is the process's asyncio loop (op_loop; op_trio runs a
+    fresh trio.run instead, with in_trio set); `nested(w, kind, si,
     target)` makes the re-entrant operation of a ("call", fn) step
     (operations.nested, given here so that factories need not import the
     operations that use them)."""
@@ -62,6 +64,7 @@ class World:
         self.counters = []
         self.refs = []             # weakrefs to everything handed out
         self.in_loop = False
+        self.in_trio = False
         self.depth = 0
         self.never_awaited = 0     # expected RuntimeWarnings
         self.opno = 0

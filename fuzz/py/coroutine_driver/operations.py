@@ -3,7 +3,7 @@ model as it happens."""
 import asyncio
 import time
 
-from fuzz_support import FuzzFailure, collect, fail
+from fuzz_support import FuzzFailure, collect, fail, optional_import
 from ypkit import messages, scripted
 
 from . import checker
@@ -13,6 +13,10 @@ from .factories import (new_cancellable, new_counter, new_misc,
 from .model import finish, release_borrow
 from .objects import (TB, BadNew, FBase, FE, FStop, FuzzError, NeedsArg,
                       Sentinel)
+
+# trio, when the interpreter has it: op_trio then drives coroutines under
+# trio's runtime as op_loop does under asyncio's.
+trio = optional_import("trio")
 
 
 def poll_scripted(w, si, s, call_op):
@@ -63,6 +67,7 @@ def op_send(w, si, nested=False):
     what = "send"
     if not s.tracked:
         res = run_and_capture(call_op)
+        s.yielded = s.yielded or res[0] == "ok"
         return
     if s.state == "running":
         expect(w, si, what, run_and_capture(call_op), ("running",))
@@ -101,6 +106,9 @@ def op_send(w, si, nested=False):
         return
     if s.kind == "cancellable":
         res = run_and_capture(call_op)
+        # Its first yield fixed its runtime (asyncio's, by hand or in
+        # op_loop): op_trio's check needs one that never yielded.
+        s.yielded = s.yielded or res[0] == "ok"
         _settle(w, si, s, what, res, None if s.cancel_exc is None
                 else ("return", s.cancel_exc))
 
@@ -347,6 +355,73 @@ def op_loop(w, si):
     del task
 
 
+async def _trio_await(coro, box):
+    """`await coro` in a trio task, its scope cancelled after 2 ms (the
+    cancellation comes in through abort_fn and outcome.Error).  Nothing
+    escapes: the outcome goes to `box`."""
+    with trio.move_on_after(0.002):
+        try:
+            box.append(("ok", await coro))
+        except FuzzFailure:
+            raise
+        except BaseException as e:  # noqa: B902 - the outcome is data
+            box.append(("exc", e))
+
+
+def op_trio(w, si):
+    """Drive the slot's coroutine as a trio task for a moment, cancelling
+    its scope; the coroutine must be finished afterwards.  Other slots
+    are not sent by hand meanwhile (nested): a wait suspended by hand
+    inside a trio task records that task, which a later wake would
+    reschedule behind trio's back (an API misuse, not a bug)."""
+    s = w.slots[si]
+    if s is None or s.coro is None or w.in_loop or \
+            (s.tracked and s.state in ("running", "finished")):
+        return
+    coro = s.coro
+    box = []
+    w.in_loop = w.in_trio = True
+    s.state = "running" if s.tracked else s.state
+    try:
+        trio.run(_trio_await, coro, box)
+    except FuzzFailure:
+        raise
+    except BaseException as e:  # noqa: B902
+        fail(f"op {w.opno}: trio.run raised {e!r} (a trio task's outcome "
+             f"is caught inside it)")
+    finally:
+        w.in_loop = w.in_trio = False
+    # A coroutine whose first yield was asyncio's stays asyncio's: under
+    # trio its Pending raises "no running event loop" and leaves it
+    # resumable.  Close it, as op_loop's cancelled Task would.
+    r = run_and_capture(coro.close)
+    if r != ("ok", None):
+        fail(f"op {w.opno}: close after trio.run {describe(r)}")
+    if len(box) != 1:
+        fail(f"op {w.opno}: the trio task recorded {len(box)} outcomes")
+    kind, v = box[0]
+    if kind == "exc" and isinstance(v, FuzzFailure):
+        raise v
+    if s.tracked and s.kind == "counter" and kind == "ok":
+        c = s.counter
+        if s.excl:
+            c.value += 1
+        if v != c.value:
+            fail(f"op {w.opno}: Counter.{'incr' if s.excl else 'get'}() "
+                 f"in a trio task gave {v!r}, model {c.value}")
+    if s.tracked and s.kind == "cancellable" and not s.yielded and \
+            not (kind == "ok" and isinstance(v, trio.Cancelled)):
+        # trio.cancel-handle: the Cancelled (sent as outcome.Error) goes
+        # to the handle; the coroutine returns it, it does not raise.
+        fail(f"op {w.opno}: cancellable() in a cancelled trio scope "
+             f"{describe(('ok', v) if kind == 'ok' else ('exc', v))}, "
+             f"expected the Cancelled returned")
+    s.polls_known = False
+    finish(w, s)
+    check_probe(w, si, s)
+    del box, v
+
+
 def op_sleep(w):
     time.sleep(w.f.pick([0, 1e-4, 5e-4]))
 
@@ -366,5 +441,7 @@ def nested(w, kind, si, target):
     """The operation a ("call", fn) step makes from inside a poll
     (factories.make_call): kinds 0-2 on its own slot (send, throw, close),
     3-5 on the target slot (send, close, delete)."""
+    if w.in_trio and kind == 3 and target != si:
+        return   # see op_trio
     op = (op_send, op_throw, op_close, op_send, op_close, op_delete)[kind]
     op(w, si if kind < 3 else target, nested=True)

@@ -12,7 +12,7 @@ from .model import MAX_OPS, NCOUNTERS, NSLOTS, CounterModel, World, yp
 from .model import live as live_count
 from .operations import (op_close, op_counter_sync, op_cycle, op_delete,
                          op_gc, op_loop, op_new, op_send, op_sleep,
-                         op_throw)
+                         op_throw, op_trio, trio)
 
 
 LOOP = None
@@ -61,7 +61,11 @@ def _play(data):
                 elif op == 9:
                     op_counter_sync(w)
                 elif op == 10:
-                    op_loop(w, si)
+                    # The runtime: asyncio's loop, or trio when present.
+                    if trio is not None and f.bool():
+                        op_trio(w, si)
+                    else:
+                        op_loop(w, si)
                 else:
                     op_sleep(w)
                 w.opno += 1
