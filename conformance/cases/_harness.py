@@ -18,7 +18,10 @@ from . import _runtime, _support
 from ypkit import refleak
 
 CONTRACT_MAJOR = "1"
-CONTRACT = "1.2"         # the adapter contract this suite implements
+CONTRACT = "1.3"         # the adapter contract this suite implements
+# Capabilities a later minor version of the contract added: an adapter that
+# declares an earlier one SKIPs the cases that need them.
+SINCE = {"cancellable_sleep.result": 3}
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
             "Counter", "counters_dropped", "gil_probe", "Probe", "scripted")
 VARIANTS = {"borrow_timing": ("first_poll", "call"),
@@ -47,6 +50,8 @@ class Adapter:
             raise HarnessError(f"{where}: __yp_conformance__['contract'] is "
                                f"{contract!r}; this suite implements adapter "
                                f"contract {CONTRACT_MAJOR}.x")
+        minor = contract.partition(".")[2]
+        self.minor = int(minor) if minor.isdigit() else 0
         unknown = set(decl) - {"contract", "implementation", "version",
                                "variants", "cannot", "runtimes"}
         if unknown:
@@ -101,6 +106,10 @@ class Adapter:
         for key in (case.id, case.area, *case.clauses, *case.requires):
             if key in self.cannot:
                 return f"adapter cannot express {key}: {self.cannot[key]}"
+        for key in case.requires:
+            if self.minor < SINCE.get(key, 0):
+                return (f"adapter contract {CONTRACT_MAJOR}.{self.minor} "
+                        f"predates {key} ({CONTRACT_MAJOR}.{SINCE[key]})")
         if runtime is not None:
             if runtime not in self.runtimes:
                 return (f"runtime {runtime} not claimed by the adapter "

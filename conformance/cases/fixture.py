@@ -4,7 +4,8 @@ import time
 from ypkit import messages
 
 from . import clause
-from ._support import Skip, check, eq, raises, run_by_hand, steps, variant
+from ._support import (Skip, check, eq, raises, run_by_hand, same, steps,
+                       variant)
 
 
 @clause("fixture.sleep")
@@ -24,6 +25,15 @@ def sleep(yp, loop):
 def cancellable_sleep(yp, loop):
     eq(loop.run(lambda: yp.cancellable_sleep(0.01)), 42,
        "cancellable_sleep(0.01)")
+
+
+@clause("fixture.cancellable-sleep", requires=("cancellable_sleep.result",))
+def cancellable_sleep_result(yp, loop):
+    r = object()
+    same(loop.run(lambda: yp.cancellable_sleep(0.01, r)), r,
+         "cancellable_sleep(0.01, r)")
+    same(loop.run(lambda: yp.cancellable_sleep(0.01, result=None)), None,
+         "cancellable_sleep(0.01, result=None)")
 
 
 @clause("fixture.counter")

@@ -1,13 +1,16 @@
 """Pending and the waker: loop futures, None yields, foreign-thread wakes."""
 import asyncio
+import os
 import random
+import sys
+import tempfile
 import time
 
 from ypkit import messages
 
 from . import ASYNCIO, ASYNCIO_FAMILY, clause
-from ._support import (LATER, check, eq, finishes, raises, run_by_hand,
-                       many_wakes, settle, steps, ticks)
+from ._support import (LATER, check, collect, eq, finishes, raises,
+                       run_by_hand, many_wakes, settle, steps, ticks)
 
 
 @clause("pending.loop-future", runtimes=ASYNCIO_FAMILY)
@@ -71,6 +74,98 @@ def wake_resumes(yp, loop):
         eq(p.polls, 3, "polls (one per wake)")
         return r
     eq(loop.run(main), "w", "result after two foreign-thread wakes")
+
+
+class _NoNewNames(asyncio.SelectorEventLoop):
+    """An asyncio loop that refuses every attribute it did not have after
+    __init__: it cannot hold an implementation's per-loop state (yieldpoint
+    keeps its wake hub on the loop), so every wake takes the implementation's
+    other path (yieldpoint's per-wake one)."""
+    _frozen = False
+
+    def __init__(self):
+        super().__init__()
+        self._frozen = True
+
+    def __setattr__(self, name, value):
+        if self._frozen and name not in self.__dict__:
+            raise AttributeError(f"this loop takes no new attribute {name!r}")
+        super().__setattr__(name, value)
+
+
+@clause("pending.foreign-thread", "pending.wake-resumes", runtimes=("asyncio",))
+def foreign_thread_loop_without_attributes(yp, loop):
+    async def main():
+        p = yp.Probe()
+        coros = [yp.scripted([("wake_after", LATER), "wake",
+                              ("wake_after", LATER), ("ready", "a")], p),
+                 yp.sleep(LATER, "b"), yp.cancellable_sleep(LATER)]
+        coros += [yp.scripted([("wake_after", i / 1000), ("ready", i)])
+                  for i in range(20)]
+        r = await asyncio.gather(*coros)
+        eq(p.polls, 4, "polls (one per wake)")
+        return r
+    ev = _NoNewNames()
+    try:
+        eq(ev.run_until_complete(main()), ["a", "b", 42] + list(range(20)),
+           "results on a loop that takes no new attribute")
+    finally:
+        ev.close()
+
+
+@clause("pending.loop-closed", runtimes=("asyncio",))
+def loop_closed_without_attributes(yp, loop):
+    ev = _NoNewNames()
+    p = yp.Probe()
+    c = yp.scripted([("wake_after", 0.05), "pending"], p)
+    s = yp.sleep(0.05)
+
+    async def start():
+        for x in (c, s):
+            x.send(None)
+    try:
+        ev.run_until_complete(start())
+    finally:
+        ev.close()
+    time.sleep(0.2)                   # the wakes hit a closed loop
+    for x in (c, s):
+        x.close()
+    check(p.dropped, "close() after the loop closed did not drop the future")
+
+
+@clause("pending.wake-resumes")
+def wake_reports_nothing(yp, loop):
+    """A normal wake -- during the poll, from a foreign thread, a sleep's,
+    a select's -- writes nothing to stderr and calls no
+    sys.unraisablehook."""
+    hooked = []
+    old_hook = sys.unraisablehook
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as f:
+            os.dup2(f.fileno(), 2)
+            sys.unraisablehook = hooked.append
+            try:
+                async def main():
+                    return await loop.gather(
+                        yp.scripted(["wake", ("wake_after", LATER),
+                                     ("ready", 1)]),
+                        yp.sleep(LATER, 2), yp.cancellable_sleep(LATER))
+                result = loop.run(main)
+                collect()
+            finally:
+                sys.stderr.flush()
+                sys.unraisablehook = old_hook
+                os.dup2(saved, 2)
+            f.seek(0)
+            out = f.read().decode(errors="replace")
+    finally:
+        os.close(saved)
+    eq(result, [1, 2, 42], "results")
+    eq(out, "", "written to stderr during normal wakes")
+    eq([f"{u.exc_type.__name__}: {u.exc_value} ({u.err_msg})" for u in hooked],
+       [], "sys.unraisablehook calls during normal wakes")
 
 
 @clause("pending.foreign-thread", "fixture.sleep")

@@ -6,8 +6,9 @@ import weakref
 from ypkit import messages
 
 from . import ASYNCIO, clause
-from ._support import (check, collect, eq, finishes, polls_before, raises,
-                       reuse_error, same, steps, suspend, suspended, ticks)
+from ._support import (LATER, advance, check, collect, drive, eq, finishes,
+                       polls_before, raises, reuse_error, same, steps,
+                       suspend, suspended, ticks)
 
 
 def _pending(yp, way, p=None):
@@ -438,3 +439,46 @@ def gc_frees_everything(yp, loop):
     collect()
     alive = [what for ref, what in refs if ref() is not None]
     eq(alive, [], "step arguments still alive after the coroutine was dropped")
+
+
+@clause("throw.gc-drops", requires=("cancellable_sleep.result",))
+def gc_sleep_result_cycle(yp, loop):
+    """A sleep's result that refers back to its coroutine (coroutine ->
+    select -> sleep -> result -> coroutine): the cycle is collected, fresh
+    or suspended, and the result freed -- which needs the collector to see
+    the result through the sleep inside the select."""
+    refs = []
+
+    def leave(start):
+        box = _Box()
+        c = yp.cancellable_sleep(30, box)
+        box.coro = c
+        refs.append((weakref.ref(box), f"started: {start}"))
+        if start:
+            check(suspended(c.send(None)), "the first poll should pend")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        leave(False)
+
+    async def main():
+        leave(True)
+    loop.run(main)
+    collect()
+    alive = [what for ref, what in refs if ref() is not None]
+    eq(alive, [], "sleep results in a cycle still alive after collection")
+
+
+@clause("throw.gc-drops")
+def gc_while_select_suspended(yp, loop):
+    """A collection while a select-based coroutine (cancellable_sleep: a
+    sleep raced against its cancel handle) is suspended walks its live
+    future harmlessly: the coroutine then completes."""
+    async def main():
+        c = yp.cancellable_sleep(LATER)
+        y = await advance(c, 1)
+        check(suspended(y), "cancellable_sleep's first poll should pend")
+        collect()
+        result, _ = await drive(c, after=[y])
+        eq(result, 42, "result after a collection during the suspension")
+    loop.run(main)

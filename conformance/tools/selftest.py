@@ -154,6 +154,15 @@ def main(exe):
            and "not claimed" in st["trio"][1],
            "a 1.0 adapter: asyncio runs, trio SKIPs as not claimed",
            json.dumps(st) + out)
+    # A capability a later 1.x added: an earlier adapter SKIPs its cases.
+    rc, out = run(exe, "--impl", "yc_contract10", *base, "--filter",
+                  "fixture::cancellable_sleep_result", "--loop", "asyncio",
+                  "--expectations", "none", "--json", js)
+    st = [(c["status"], c["message"]) for c in json.load(open(js))["cases"]]
+    expect(rc == 0 and len(st) == 1 and st[0][0] == "SKIP"
+           and "predates cancellable_sleep.result" in st[0][1],
+           "a 1.0 adapter SKIPs the cases of cancellable_sleep's result (1.3)",
+           json.dumps(st) + out)
 
     records(exe, base, tmp)
     print(f"{'all ok' if not failures else f'{len(failures)} failed'}")

@@ -31,7 +31,7 @@ import time
 import weakref
 
 __yp_conformance__ = {
-    "contract": "1.2",
+    "contract": "1.3",
     "implementation": "native",
     # The implementation is the interpreter's own coroutine type.
     "version": "CPython " + ".".join(map(str, sys.version_info[:3])),
@@ -343,8 +343,8 @@ def cancellable():
     return _Drop(_noop).attach(body(), "cancellable")
 
 
-def cancellable_sleep(seconds):
-    """42 if the sleep ends first, else the thrown exception (returned)."""
+def cancellable_sleep(seconds, result=42):
+    """result if the sleep ends first, else the thrown exception (returned)."""
     s = _seconds(seconds, "seconds")
 
     async def body():
@@ -353,7 +353,7 @@ def cancellable_sleep(seconds):
             _wake_after(wait, s)
             while not wait.done:
                 await wait
-            return 42
+            return result
         except BaseException as exc:
             return exc
     return _Drop(_noop).attach(body(), "cancellable_sleep")
