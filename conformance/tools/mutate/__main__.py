@@ -165,6 +165,7 @@ def main(argv=None):
                         if r["status"] != "error"}
     head = {"format": FORMAT, "seed": args.seed, "count": args.count,
             "rev": args.rev or "working tree", "filter": args.filter, "files": files, "population": len(population), "modes": args.modes,
+            "loops": run.LOOPS, "loops_for": run.LOOPS_FOR,
             "refleak": args.refleak, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                              time.gmtime())}
     records = []

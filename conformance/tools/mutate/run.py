@@ -9,6 +9,7 @@ original back.
 Modes, cheapest first; a costlier mode runs only on the survivors of the
 cheaper ones:
   plain    preset default: yp-conform --impl yieldpoint --loop asyncio
+           (and trio for trio_rt.c's mutants: LOOPS_FOR)
   refleak  preset pydebug (python3.11-dbg): the same with --refleak W:R
   asan     preset asan: the same under ASan+UBSan+LSan (the test preset's
            environment, as ci/gate-asan runs it)
@@ -22,6 +23,15 @@ import subprocess
 import time
 
 MODES = ("plain", "refleak", "asan")
+# The suite runs under asyncio; a runtime's own glue runs only under that
+# runtime, so its mutants meet the suite under it too (under asyncio alone
+# every one of them would survive, unreached).
+LOOPS = "asyncio"
+LOOPS_FOR = {"engine/src/py/trio_rt.c": "asyncio,trio"}
+
+
+def loops_for(path):
+    return LOOPS_FOR.get(path, LOOPS)
 PRESET = {"plain": "default", "refleak": "pydebug", "asan": "asan"}
 # The module's machine code and constants: equal for two builds means the
 # mutant cannot behave differently (an equivalent mutant).
@@ -121,7 +131,8 @@ class Scratch:
                                + p.stdout[-3000:] + p.stderr[-3000:])
         self.baseline_code[mode] = self.module_code(mode)
         # Listed with the unmutated module: a mutant may break the import.
-        self.area_chunks[mode] = self.areas(mode)
+        for loops in {LOOPS, *LOOPS_FOR.values()}:
+            self.area_chunks[mode, loops] = self.areas(mode, loops)
         self.configured.add(mode)
 
     def module_path(self, mode):
@@ -163,19 +174,22 @@ class Scratch:
         collect(tests[PRESET[mode]])
         return env
 
-    def _conform_cmd(self, mode, case_timeout, refleak, report, extra=()):
+    def _conform_cmd(self, mode, case_timeout, refleak, report, extra=(),
+                     loops=LOOPS):
         bd = self.build_dir(mode)
         cmd = [os.path.join(bd, "conformance", "yp-conform"),
                "--impl", "yieldpoint", "--path", os.path.join(bd, "python"),
-               "--loop", "asyncio", "-j", str(self.jobs),
+               "--loop", loops, "-j", str(self.jobs),
                "--timeout", str(case_timeout), "--json", report, *extra]
         if mode == "refleak" and refleak:
             cmd += ["--refleak", refleak]
         return cmd
 
-    def areas(self, mode):
-        """The suite's areas, in the order its instances are listed."""
-        p = subprocess.run(self._conform_cmd(mode, 30, None, os.devnull, ["--list"]),
+    def areas(self, mode, loops=LOOPS):
+        """The suite's areas under these runtimes, in the order its
+        instances are listed."""
+        p = subprocess.run(self._conform_cmd(mode, 30, None, os.devnull, ["--list"],
+                                             loops),
                            cwd=self.src, env=self.env(mode), check=True,
                            capture_output=True, text=True)
         out = []
@@ -188,7 +202,7 @@ class Scratch:
         return out
 
     def conform(self, mode, timeout, case_timeout, refleak="2:3", fail_fast=True,
-                only=None):
+                only=None, loops=LOOPS):
         """Run the whole suite; (killed, detail, seconds).  With fail_fast
         it runs one area at a time (every instance belongs to its area's
         chunk, so a survivor has met the whole suite) and stops at the
@@ -196,7 +210,7 @@ class Scratch:
         if only:
             chunks = [["--filter", only]]
         elif fail_fast:
-            chunks = [["--filter", a] for a in self.area_chunks[mode]]
+            chunks = [["--filter", a] for a in self.area_chunks[mode, loops]]
         else:
             chunks = [[]]
         t0 = time.monotonic()
@@ -206,7 +220,8 @@ class Scratch:
                 os.unlink(report)
             except FileNotFoundError:
                 pass
-            cmd = self._conform_cmd(mode, case_timeout, refleak, report, extra)
+            cmd = self._conform_cmd(mode, case_timeout, refleak, report, extra,
+                                    loops)
             left = timeout - (time.monotonic() - t0)
             try:
                 p = subprocess.run(_nice(cmd, self.nice), cwd=self.src,
@@ -256,7 +271,8 @@ def run_mutant(scratch, mutant, modes, timeout, case_timeout, refleak, only=None
                 return Verdict("equivalent", detail="identical machine code",
                                seconds=time.monotonic() - t0)
             killed, detail, _ = scratch.conform(mode, timeout, case_timeout, refleak,
-                                                only=only)
+                                                only=only,
+                                                loops=loops_for(mutant.path))
             if killed:
                 return Verdict("killed", mode, time.monotonic() - t0, detail)
         return Verdict("survived", seconds=time.monotonic() - t0)
