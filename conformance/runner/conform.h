@@ -48,6 +48,14 @@ int yc_python_init(const char *conf_dir, const char *paths);
  * definitely lost (or no checker runs), else a malloc'd failure message
  * with the head of the checker's report.  Needs the GIL. */
 char *yc_leakcheck_case(void);
+/* Memcheck's full report of what yc_leakcheck_case counted (under
+ * ci/valgrind it ends the worker); nothing under LSan or no checker. */
+void yc_leakcheck_report(void);
+/* In the runner, around the workers: under memcheck, give each worker its
+ * own log, <results_dir>/memcheck.<pid> (results.collect reads it).
+ * route returns what to hand to unroute (NULL: nothing routed). */
+char *yc_leakcheck_route_reports(const char *results_dir);
+void yc_leakcheck_unroute_reports(char *saved);
 int yc_enumerate_main(int argc, char **argv);
 int yc_report_main(int argc, char **argv);
 int yc_work(const yc_param_t *p);

@@ -418,8 +418,10 @@ main(int argc, char **argv)
     criterion_options.timeout = opts.timeout + 15.0;  /* backstop */
     criterion_options.always_succeed = true;
     double t0 = wall_now();
+    char *routed = yc_leakcheck_route_reports(run.proto.results_dir);
     criterion_run_all_tests(tests);
     criterion_finalize(tests);
+    yc_leakcheck_unroute_reports(routed);
     char wall[32];
     snprintf(wall, sizeof wall, "%.3f", wall_now() - t0);
 

@@ -6,12 +6,14 @@
  * The worker leaves its evidence in files under the results directory
  * (results/collect.py reads them):
  *
- *   <i>.start    written first: the worker got this far
+ *   <i>.start    written first: the worker got this far (its pid, which
+ *                names its memcheck log under Valgrind: leakcheck.c)
  *   <i>.res      the JSON record, written by results.worker (or a constant
  *                one here: a declared skip, a harness that raised)
  *   <i>.crash    the fatal signal's number, written by the signal handler
  *   <i>.timeout  written by the SIGALRM handler when the case overran
  *   <i>.out      the worker's stdout and stderr (faulthandler tracebacks)
+ *   <i>.leak     the leak check's verdict after a case (leakcheck.c)
  *
  * The handlers only use async-signal-safe calls (open/write/_exit/raise).
  */
@@ -143,8 +145,10 @@ ParameterizedTest(yc_param_t *p, conformance, case)
     snprintf(timeout_path, sizeof timeout_path, "%s.timeout", base);
 
     char path[560];
+    char pid[32];
+    snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     snprintf(path, sizeof path, "%s.start", base);
-    write_file(path, "started");
+    write_file(path, pid);
     snprintf(path, sizeof path, "%s.res", base);
     if (p->skip) {
         /* results.collect takes the reason from the listing. */
@@ -175,6 +179,8 @@ ParameterizedTest(yc_param_t *p, conformance, case)
             snprintf(path, sizeof path, "%s.leak", base);
             write_file(path, leak);
             free(leak);
+            /* Written first: under ci/valgrind this does not return. */
+            yc_leakcheck_report();
         }
     }
     struct itimerval off = {{0, 0}, {0, 0}};

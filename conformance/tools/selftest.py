@@ -246,6 +246,36 @@ def records(exe, base, tmp):
     expect(rc == 1 and st["fixture::counter"]["status"] == "CRASH"
            and "without a result" in st["fixture::counter"]["message"],
            "a started worker without a record is a CRASH", out[-800:])
+
+    # The evidence a CRASH carries: the sanitizer's ERROR line and the top
+    # of its stack, not only the tail (ASan ends with its shadow-byte
+    # legend); under Valgrind the worker's memcheck log; every cut said.
+    i = idx["fixture::counter"]
+    noise = "".join(f"case output line {n}\n" for n in range(40000))
+    asan = ("==4242==ERROR: AddressSanitizer: heap-use-after-free on address"
+            " 0x602000000010\n    #0 0x7f00 in yp_the_faulty_frame "
+            "engine/src/core/x.c:1\n    #1 0x7f01 in caller\n"
+            + "".join(f"  0x0c047fff80{n:02x}: fa fa fd fa\n"
+                      for n in range(400))
+            + "Shadow byte legend (one shadow byte represents 8 "
+              "application bytes):\n  Addressable: 00\n")
+    open(os.path.join(kept, f"{i}.out"), "w").write(noise + asan)
+    pid = open(os.path.join(kept, f"{i}.start")).read().strip()
+    memcheck = (f"==4243== Invalid read of size 8\n==4243==    at 0x1: "
+                f"yp_memcheck_frame (x.c:2)\n")
+    open(os.path.join(kept, f"memcheck.{pid}"), "w").write(memcheck)
+    rc, out = report()
+    msg = {c["case"]: c for c in json.load(open(rep_js))["cases"]}[
+        "fixture::counter"]["message"]
+    expect(rc == 1 and "ERROR: AddressSanitizer: heap-use-after-free" in msg
+           and "#0 0x7f00 in yp_the_faulty_frame" in msg
+           and "Addressable: 00" in msg
+           and "characters cut ...]" in msg and len(msg) < 20000,
+           "a CRASH carries the sanitizer's ERROR line and stack top, "
+           "bounded, with the cut said", msg[:600])
+    expect(pid.isdigit() and "Invalid read of size 8" in msg
+           and "yp_memcheck_frame" in msg,
+           "a CRASH carries the worker's memcheck log", msg[-600:])
     subprocess.run(["rm", "-rf", kept])
 
     # Options that used to be taken silently.

@@ -1,7 +1,9 @@
 """Self-test adapter: the native fixtures, with sleep() losing a malloc'd
 block each call (the pointer is dropped).  The ASan and Valgrind gates
-with --impl must fail its cases: the leak check after each case
-(cases/_leaks.py) is what catches it, since neither gate checks at exit."""
+with --impl must fail its cases: the worker's leak check after each case
+(runner/leakcheck.c) is what catches it, since neither gate checks at exit
+(proofs gate.asan.conformance.leaky_adapter and
+gate.valgrind.conformance.leaky_adapter)."""
 import ctypes
 
 import yp_native
