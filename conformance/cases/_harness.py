@@ -192,7 +192,7 @@ def selected(filter_expr, case, inst):
 
 # --- running one case ------------------------------------------------------------------
 
-def _describe_failure(e):
+def _describe_failure(e, failed_clause=None):
     tb = traceback.extract_tb(e.__traceback__)
     # The innermost line of a case file (send.py, throw.py, ...): the
     # check that failed, not the helper in _support.py that raised.
@@ -206,6 +206,8 @@ def _describe_failure(e):
     if not where and mine:
         fr = mine[-1]
         where = f" [{os.path.basename(fr.filename)}:{fr.lineno}]"
+    if failed_clause:
+        where += f" (clause {failed_clause})"
     msg = f"{type(e).__name__}: {e}{where}"
     if not isinstance(e, AssertionError):
         # An unexpected exception: show the innermost frames too.
@@ -238,7 +240,9 @@ def _run_refleak(once, warmups, runs):
 
 
 def run_case(impl, paths, case_id, way, loop):
-    """Run one case instance; return (status, message).  Under
+    """Run one case instance; return (status, message, clauses): clauses is
+    None or, for a FAIL inside an ``about()`` block, {"failed": the clause
+    whose assertion failed, "passed": clauses whose blocks completed}.  Under
     YP_REFLEAK=W:R (yp-conform --refleak) the case body runs W+R times in
     this interpreter and reference growth fails it (ypkit.refleak)."""
     try:
@@ -246,9 +250,14 @@ def run_case(impl, paths, case_id, way, loop):
     except refleak.SettingError as e:
         return "ERROR", f"--refleak: {e}"
     if rl is None:
-        return _run_case_once(impl, paths, case_id, way, loop)
-    return _run_refleak(
-        lambda: _run_case_once(impl, paths, case_id, way, loop), *rl)
+        status, msg = _run_case_once(impl, paths, case_id, way, loop)
+    else:
+        status, msg = _run_refleak(
+            lambda: _run_case_once(impl, paths, case_id, way, loop), *rl)
+    clauses = _support.attribution()
+    if status != "FAIL" or clauses["failed"] is None:
+        return status, msg, None
+    return status, msg, clauses
 
 
 def _run_case_once(impl, paths, case_id, way, loop):
@@ -267,6 +276,7 @@ def _run_case_once(impl, paths, case_id, way, loop):
         return "SKIP", reason
     _support.install_hooks()
     _support.ADAPTER = adapter
+    _support.begin_case()
     kwargs = {}
     try:
         if way is not None:
@@ -284,7 +294,13 @@ def _run_case_once(impl, paths, case_id, way, loop):
     except _support.Skip as e:
         return "SKIP", str(e)
     except BaseException as e:      # noqa: B902 -- any escape is a failure
-        return "FAIL", _describe_failure(e)
+        failed = _support.attribution()["failed"]
+        if failed is not None and failed not in case.clauses:
+            return "ERROR", (f"case {case_id}: about({failed!r}) names a "
+                             f"clause the case is not tagged with "
+                             f"({', '.join(case.clauses)})")
+        return "FAIL", _describe_failure(e, failed)
+    _support.begin_case()       # a pass: nothing to attribute
     return "PASS", ""
 
 
@@ -313,8 +329,8 @@ def main(argv):
         print("warning:", w)
     counts = {}
     for c in lst["cases"]:
-        status, msg = run_case(a.impl, a.path, c["case"], c["way"] or "-",
-                               c["loop"] or "-")
+        status, msg, _ = run_case(a.impl, a.path, c["case"],
+                                  c["way"] or "-", c["loop"] or "-")
         counts[status] = counts.get(status, 0) + 1
         mark = "" if schema.outcome(status, c["expected"]) == schema.OK \
             else "  <-- UNEXPECTED"

@@ -6,6 +6,7 @@ adds what only the cases need: assertions that raise ``Fail``, and driving
 inside a runtime.
 """
 import asyncio
+import contextlib
 import gc
 import sys
 import os
@@ -33,6 +34,40 @@ class Skip(Exception):
 
 class Fail(AssertionError):
     pass
+
+
+# --- which clause an assertion checks ---------------------------------------
+#
+# A case tagged with several clauses marks the assertions of each with
+# ``with about(clause_id):``.  A failure inside fails that clause alone; a
+# block that completed passed its clause, so a later failure of another
+# clause does not fail it (results.report.for_clause).  Failures outside
+# every block fail all the case's clauses.
+
+_attribution = {"failed": None, "passed": []}
+
+
+def begin_case():
+    _attribution.update(failed=None, passed=[])
+
+
+def attribution():
+    """{"failed": clause or None, "passed": [clauses]} of the last case."""
+    return dict(_attribution, passed=list(_attribution["passed"]))
+
+
+@contextlib.contextmanager
+def about(clause_id):
+    try:
+        yield
+    except Skip:
+        raise
+    except BaseException:
+        if _attribution["failed"] is None:     # the innermost block wins
+            _attribution["failed"] = clause_id
+        raise
+    if clause_id not in _attribution["passed"]:
+        _attribution["passed"].append(clause_id)
 
 
 # --- scripts ---------------------------------------------------------------

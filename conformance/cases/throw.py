@@ -6,9 +6,9 @@ import weakref
 from ypkit import messages
 
 from . import ASYNCIO, clause
-from ._support import (LATER, advance, check, collect, drive, eq, finishes,
-                       polls_before, raises, reuse_error, same, steps,
-                       suspend, suspended, ticks)
+from ._support import (LATER, about, advance, check, collect, drive, eq,
+                       finishes, polls_before, raises, reuse_error, same,
+                       steps, suspend, suspended, ticks)
 
 
 def _pending(yp, way, p=None):
@@ -22,10 +22,13 @@ def no_handle(yp, way, loop):
         c = _pending(yp, way, p)
         await suspend(c, way)
         exc = ValueError("thrown")
-        same(raises(ValueError, c.throw, exc), exc, "exception raised by throw")
-        check(p.dropped, "future not dropped by throw without a handle")
-        eq(p.polls, polls_before(way) + 1, "polls (throw must not poll)")
-        reuse_error(c.send, None, what="send after throw")
+        with about("throw.no-handle-raises"):
+            same(raises(ValueError, c.throw, exc), exc,
+                 "exception raised by throw")
+        with about("throw.no-handle-drops"):
+            check(p.dropped, "future not dropped by throw without a handle")
+            eq(p.polls, polls_before(way) + 1, "polls (throw must not poll)")
+            reuse_error(c.send, None, what="send after throw")
     loop.run(main)
 
 

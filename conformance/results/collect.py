@@ -142,6 +142,9 @@ def collect_one(results_dir, case, timeout):
         else:
             rec.update(status=parsed["status"], message=parsed["message"],
                        seconds=parsed["seconds"])
+            if "failed_clause" in parsed:
+                rec.update(failed_clause=parsed["failed_clause"],
+                           passed_clauses=parsed["passed_clauses"])
             leak = _read(base + ".leak")
             leaky_runtime = case.get("loop") in LEAKY_RUNTIMES
             if rec["status"] == "PASS" and leak and not leaky_runtime:

@@ -20,7 +20,7 @@ import html
 import os
 import re
 
-from .report import load_json
+from .report import for_clause, load_json
 from .schema import LEVELS, OK, XPASS
 
 RUNTIME_ORDER = ("asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio")
@@ -40,7 +40,8 @@ class Column:
         for c in report["cases"]:
             if c["loop"] in (None, runtime):
                 for cl in c["clauses"]:
-                    self.by_clause.setdefault(cl, []).append(c)
+                    self.by_clause.setdefault(cl, []).append(
+                        for_clause(c, cl))
 
 
 def columns(reports):

@@ -11,7 +11,9 @@
                   "counts"}],
      "cases":   [{"id", "case", "way", "loop", "area", "clauses", "status",
                   "expected", "outcome", "seconds", "message",
-                  "expectation_reason", "skip_reason"}]}
+                  "expectation_reason", "skip_reason",
+                  "failed_clause", "passed_clauses" (a FAIL a case
+                  attributed to one of its clauses)}]}
 
 COUNTS = {"PASS", "FAIL", "CRASH", "TIMEOUT", "SKIP", "ERROR",
 "expected_failures", "unexpected"}; a result is "ok", "xfail" (only
@@ -21,6 +23,18 @@ the expectations) or "--" (nothing selected).
 import json
 
 from .schema import OK, REPORT_FORMAT, STATUSES, outcome
+
+
+def for_clause(case, clause_id):
+    """The case instance as clause_id sees it.  A FAIL the case attributed
+    to another of its clauses (cases._support.about) is a PASS for a clause
+    whose assertions had all passed before it; a clause not reached keeps
+    the instance's status."""
+    failed = case.get("failed_clause")
+    if case["status"] != "FAIL" or failed in (None, clause_id) \
+            or clause_id not in case.get("passed_clauses", ()):
+        return case
+    return dict(case, status="PASS", outcome=OK)
 
 
 def tally(cases):
@@ -63,10 +77,14 @@ def build(listing, records, wall_seconds):
                 "skip_reason": c["skip"]}
         if "signal" in r:
             case["signal"] = r["signal"]
+        if "failed_clause" in r:
+            case.update(failed_clause=r["failed_clause"],
+                        passed_clauses=r["passed_clauses"])
         cases.append(case)
     clauses = []
     for cl in listing["clauses"]:
-        t = tally([c for c in cases if cl["id"] in c["clauses"]])
+        t = tally([for_clause(c, cl["id"]) for c in cases
+                   if cl["id"] in c["clauses"]])
         clauses.append(dict(cl, result=verdict(t), counts=t))
     areas = []
     for a in listing["areas"]:

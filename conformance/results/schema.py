@@ -4,7 +4,9 @@ A worker writes one record per case instance, one JSON object:
 
     {"format": "yp-conform-record/1", "id": "area::case[way,loop]",
      "status": "PASS" | "FAIL" | "SKIP" | "ERROR",
-     "message": "...", "seconds": 0.012}
+     "message": "...", "seconds": 0.012,
+     "failed_clause": "throw.no-handle-drops",     (a FAIL inside about())
+     "passed_clauses": ["throw.no-handle-raises"]}  (its completed blocks)
 
 The collector adds CRASH and TIMEOUT records (with "signal" for a crash)
 for workers that left no record.  A record that is not valid JSON, lacks a
@@ -37,9 +39,15 @@ class RecordError(ValueError):
     """A record that cannot be trusted."""
 
 
-def make_record(inst, status, message, seconds):
-    return {"format": RECORD_FORMAT, "id": inst, "status": status,
-            "message": message, "seconds": round(float(seconds), 6)}
+def make_record(inst, status, message, seconds, clauses=None):
+    """clauses: None, or {"failed": id, "passed": [ids]} for a FAIL that a
+    case attributed to one of its clauses (cases._support.about)."""
+    rec = {"format": RECORD_FORMAT, "id": inst, "status": status,
+           "message": message, "seconds": round(float(seconds), 6)}
+    if clauses is not None:
+        rec.update(failed_clause=clauses["failed"],
+                   passed_clauses=list(clauses["passed"]))
+    return rec
 
 
 def parse_record(text, inst):
@@ -63,6 +71,13 @@ def parse_record(text, inst):
     secs = rec.get("seconds")
     if isinstance(secs, bool) or not isinstance(secs, (int, float)):
         raise RecordError("'seconds' is not a number")
+    if "failed_clause" in rec and (
+            rec["status"] != "FAIL"
+            or not isinstance(rec["failed_clause"], str)
+            or not isinstance(rec.get("passed_clauses"), list)
+            or not all(isinstance(c, str) for c in rec["passed_clauses"])):
+        raise RecordError("'failed_clause' without a FAIL, or malformed "
+                          "'passed_clauses'")
     if "id" in rec and rec["id"] != inst:
         raise RecordError(f"record of {rec['id']!r} in the file of {inst!r}")
     return rec

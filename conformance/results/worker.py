@@ -32,12 +32,13 @@ def run(results_dir, index):
     from cases import _harness
     t0 = time.monotonic()
     try:
-        status, message = _harness.run_case(
+        status, message, clauses = _harness.run_case(
             opts["impl"], os.pathsep.join(opts["paths"]), case["case"],
             case["way"] or "-", case["loop"] or "-")
     finally:
         if timeout > 1.0:
             faulthandler.cancel_dump_traceback_later()
-    record = make_record(case["id"], status, message, time.monotonic() - t0)
+    record = make_record(case["id"], status, message, time.monotonic() - t0,
+                         clauses)
     write_record(results_dir, index, record)
     return status

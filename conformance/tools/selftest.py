@@ -321,6 +321,32 @@ def records(exe, base, tmp):
            "--write-expectations --filter keeps unrelated entries and "
            "drops the ones the run disproved", json.dumps(g))
 
+    # One case, two clauses: the failure is the clause's whose assertion
+    # failed (throw() raised, but kept the future: drops fails, raises
+    # passes), in the report, the console line and the matrix.
+    js = os.path.join(tmp, "keeps.json")
+    rc, out = run(exe, "--impl", "yc_throw_keeps", *base, "--filter",
+                  "throw::no_handle[ready,asyncio]", "--expectations", "none",
+                  "--json", js)
+    rep = json.load(open(js)) if os.path.exists(js) else {"clauses": [],
+                                                          "cases": [{}]}
+    res = {c["id"]: c["result"] for c in rep["clauses"]
+           if c["counts"]["total"]}
+    expect(rc == 1 and res == {"throw.no-handle-raises": "ok",
+                               "throw.no-handle-drops": "FAIL"}
+           and rep["cases"][0].get("failed_clause") == "throw.no-handle-drops"
+           and "(clause throw.no-handle-drops)" in out,
+           "a case checking two clauses fails only the one whose assertion "
+           "failed", json.dumps(res) + out[-600:])
+    sys.path.insert(0, CONF)
+    from results import matrix
+    col = matrix.Column(rep, "asyncio") if rep.get("implementation") else None
+    expect(col is not None
+           and matrix.cell(col.by_clause["throw.no-handle-raises"])[0]
+           == "PASS"
+           and matrix.cell(col.by_clause["throw.no-handle-drops"])[0]
+           == "FAIL", "the matrix attributes it the same way")
+
     # TAP: an expected failure is "not ok ... # TODO" (prove: passing).
     tap = os.path.join(tmp, "x.tap")
     rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
