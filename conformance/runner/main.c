@@ -9,12 +9,14 @@
 #include <criterion/options.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,10 @@
 #endif
 
 extern yc_run_t *yc_current_run;     /* worker.c */
+
+/* For the SIGINT/SIGTERM/SIGHUP handler (on_stop_signal). */
+static const char *signal_results_dir;     /* set once the dir exists */
+static volatile pid_t signal_child;        /* a run_self child, or 0 */
 
 /* The options; what results.runner needs is passed on as key=value. */
 typedef struct {
@@ -233,13 +239,16 @@ run_self(const char *argv0, char **args)
         execv(argv0, args);
         _exit(127);
     }
+    signal_child = pid;
     int wstatus = 0;
     while (waitpid(pid, &wstatus, 0) < 0) {
         if (errno != EINTR) {
             perror("yp-conform: waitpid");
+            signal_child = 0;
             return -1;
         }
     }
+    signal_child = 0;
     if (WIFSIGNALED(wstatus)) {
         return 128 + WTERMSIG(wstatus);
     }
@@ -328,24 +337,70 @@ enumerate(yc_run_t *run, const yc_opts_t *o, const char *argv0)
     return 0;
 }
 
+/* The results directory and its files go, with async-signal-safe calls
+ * only (open, the getdents64 system call, unlinkat), because the SIGINT/
+ * SIGTERM handler calls this too.  Workers may still be writing, so the
+ * directory is emptied again until rmdir succeeds (a few rounds). */
 static void
 remove_results(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    struct dirent *e;
-    char path[600];
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
+    static char buf[8192];
+    for (int round = 0; round < 5; round++) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            return;
         }
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            for (long off = 0; off < n;) {
+                /* struct linux_dirent64: ino, off, reclen, type, name */
+                unsigned short reclen;
+                memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const char *name = buf + off + 19;
+                if (name[0] != '.') {
+                    unlinkat(fd, name, 0);
+                }
+                off += reclen;
+            }
+        }
+        close(fd);
+        if (rmdir(dir) == 0 || errno == ENOENT) {
+            return;
+        }
     }
-    closedir(d);
-    rmdir(dir);
+}
+
+/* ---- SIGINT / SIGTERM / SIGHUP: leave no temporary files --------------- */
+
+
+static void
+on_stop_signal(int sig)
+{
+    int saved = errno;
+    if (signal_child > 0) {
+        kill(signal_child, SIGKILL);
+    }
+    if (signal_results_dir != NULL) {
+        remove_results(signal_results_dir);
+    }
+    errno = saved;
+    /* Die of the signal, as the caller expects (exit status 128 + sig). */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void
+install_stop_handlers(const char *results_dir)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigfillset(&sa.sa_mask);       /* one cleanup at a time */
+    sa.sa_handler = on_stop_signal;
+    signal_results_dir = results_dir;
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 static double
@@ -389,6 +444,9 @@ main(int argc, char **argv)
         perror("yp-conform: mkdtemp");
         return 2;
     }
+    if (!opts.keep) {
+        install_stop_handlers(run.proto.results_dir);
+    }
     snprintf(run.proto.paths, sizeof run.proto.paths, "%s", opts.paths);
     snprintf(run.proto.conf_dir, sizeof run.proto.conf_dir, "%s",
              opts.conf_dir);
@@ -413,6 +471,11 @@ main(int argc, char **argv)
     }
     yc_current_run = &run;
     struct criterion_test_set *tests = criterion_initialize();
+    if (!opts.keep) {
+        /* Again: criterion_initialize installs a SIGTERM handler of its
+         * own that _exits, leaving the directory behind. */
+        install_stop_handlers(run.proto.results_dir);
+    }
     criterion_options.logging_threshold = CRITERION_LOG_LEVEL_QUIET;
     criterion_options.jobs = opts.jobs > 0 ? (size_t)opts.jobs : 0;
     criterion_options.timeout = opts.timeout + 15.0;  /* backstop */

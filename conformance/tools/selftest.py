@@ -165,6 +165,7 @@ def main(exe):
            json.dumps(st) + out)
 
     records(exe, base, tmp)
+    stop_signals(exe, base)
     print(f"{'all ok' if not failures else f'{len(failures)} failed'}")
     return 1 if failures else 0
 
@@ -355,6 +356,45 @@ def records(exe, base, tmp):
     expect(rc == 0 and "not ok 1 - send::value_ignored[ready,asyncio] "
            "# TODO expected FAIL" in t and "\nok " not in t,
            "TAP: expected failures are 'not ok # TODO'", t)
+
+
+def stop_signals(exe, base):
+    """SIGINT, SIGTERM or SIGHUP to a run leaves no temporary files (during
+    the enumeration and while workers run) and the run dies of it."""
+    import glob
+    import signal
+    import time
+    for sig, phase in ((signal.SIGINT, "enumeration"),
+                       (signal.SIGTERM, "workers"),
+                       (signal.SIGINT, "workers"),
+                       (signal.SIGHUP, "workers")):
+        tmpdir = tempfile.mkdtemp(prefix="yc-signal.")
+        p = subprocess.Popen([exe, "--impl", "yp_native", *base, "--loop",
+                              "asyncio", "-j", "1"],
+                             env=dict(os.environ, TMPDIR=tmpdir),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        pattern = os.path.join(tmpdir, "yp-conform.*",
+                               "*" if phase == "enumeration" else "*.start")
+        deadline = time.monotonic() + 60
+        while not glob.glob(pattern) and time.monotonic() < deadline \
+                and p.poll() is None:
+            time.sleep(0.01)
+        reached = bool(glob.glob(pattern))
+        p.send_signal(sig)
+        try:
+            rc = p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        left = [os.path.relpath(os.path.join(d, f), tmpdir)
+                for d, _, fs in os.walk(tmpdir) for f in fs + [""]
+                if d != tmpdir or f]
+        expect(reached and rc == -sig and not left,
+               f"{sig.name} during the {phase}: the run dies of it and "
+               f"leaves no temporary file",
+               f"reached={reached} rc={rc} left={left[:10]}")
+        subprocess.run(["rm", "-rf", tmpdir])
 
 
 if __name__ == "__main__":
