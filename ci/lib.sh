@@ -3,6 +3,9 @@
 # ran, whether it passed and how long it took.
 
 YP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Where the script was called from (the scripts then cd to YP_ROOT): the
+# user's relative paths are relative to it.
+YP_CALLER_DIR=${YP_CALLER_DIR:-$PWD}
 YP_JOBS=${YP_JOBS:-$(nproc)}
 declare -a YP_STEP_NAMES=() YP_STEP_RESULTS=() YP_STEP_SECONDS=()
 
@@ -110,16 +113,50 @@ PY
   return $rc
 }
 
+# yp_abs_path PATH: PATH made absolute against the caller's directory.
+yp_abs_path() {
+  case $1 in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$YP_CALLER_DIR/$1" ;;
+  esac
+}
+
 # yp_conform_args "$@": split gate-script arguments.  Sets YP_FULL=1 for
 # --full and YP_IMPL_ARGS to yp-conform arguments (--impl MODULE --path DIR
 # ...: everything from --impl on), for the "other implementations" mode.
+# The scripts run from the repository root, so the file and directory
+# options' relative values are made absolute against the caller's
+# directory (`--path .` is the caller's directory, not the root).
 yp_conform_args() {
   YP_FULL=0
   YP_IMPL_ARGS=()
   while (($#)); do
     case $1 in
       --full) YP_FULL=1; shift ;;
-      --impl) YP_IMPL_ARGS=("$@"); break ;;
+      --impl)
+        local takes_path='--path|--expectations|--json|--junit|--tap|--write-expectations|--cases'
+        while (($#)); do
+          if [[ $1 =~ ^($takes_path)$ ]] && (($# > 1)); then
+            if [[ $1 == --expectations && $2 == none ]]; then
+              YP_IMPL_ARGS+=("$1" "$2")
+            else
+              YP_IMPL_ARGS+=("$1" "$(yp_abs_path "$2")")
+            fi
+            shift 2
+          elif [[ $1 =~ ^($takes_path)=(.*)$ ]]; then
+            local opt=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+            if [[ $opt == --expectations && $value == none ]]; then
+              YP_IMPL_ARGS+=("$1")
+            else
+              YP_IMPL_ARGS+=("$opt=$(yp_abs_path "$value")")
+            fi
+            shift
+          else
+            YP_IMPL_ARGS+=("$1")
+            shift
+          fi
+        done
+        break ;;
       -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
       *) echo "$(basename "$0"): unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
