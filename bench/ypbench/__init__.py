@@ -27,6 +27,8 @@ The package, one concern per file (layers run one way, top to bottom):
   children   running this script again as a child process
   stats      medians and quantiles
   sides      the candidate and its native baseline, one block at a time
+  trio_sides the same under trio.run, against trio's own primitives
+             (run --runtime trio)
   config     paths, fixtures, the metrics and their targets
 
 bench/yp_bench.py is the entry point (bench/run, ctest bench.quick).

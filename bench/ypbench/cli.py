@@ -16,9 +16,65 @@ from .readme import update_readme
 from .sides import Sides, load_impl
 from .tables import format_table, profile_text
 from .timing import scaling_metric, timed_metric
+from .trio_sides import TrioSides, trio_table
+
+
+def run_trio(args):
+    """`run --runtime trio`: the wall-clock metrics under trio.run against
+    trio's own primitives (trio_sides), interleaved like asyncio's; writes
+    results-trio-CLOCK.json (never results.json, which the README's main table
+    is generated from)."""
+    import trio
+    t_start = time.monotonic()
+    impl = load_impl(args.impl, args.path)
+    outdir = os.path.abspath(args.out)
+    os.makedirs(outdir, exist_ok=True)
+    only = set(args.only.split(",")) if args.only else None
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    R = {"meta": {
+        "impl": args.impl, "impl_file": getattr(impl, "__file__", "?"),
+        "runtime": f"trio {trio.__version__}",
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "host": platform.node(), "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "quick": args.quick, "argv": sys.argv[1:],
+    }}
+    with open("/proc/loadavg") as f:
+        R["meta"]["loadavg_start"] = f.read().split()[:3]
+    log(f"candidate: {args.impl} ({R['meta']['impl_file']}) under trio")
+    rounds = args.rounds or (7 if args.quick else 21)
+    block_ms = 4 if args.quick else 25
+    sides = TrioSides(impl, trio, args.clock)
+    R["meta"]["clock"] = args.clock
+
+    async def timed():
+        wall = {}
+        for k in ("ready", "yield", "park_loop", "park_thread"):
+            if only is None or k in only:
+                wall[k] = await timed_metric(sides, k, rounds, block_ms, log)
+        return wall
+
+    log("wall clock under trio (interleaved rounds):")
+    R["wall"] = trio.run(timed)
+    R["meta"]["seconds"] = round(time.monotonic() - t_start, 1)
+    with open("/proc/loadavg") as f:
+        R["meta"]["loadavg_end"] = f.read().split()[:3]
+    jpath = os.path.join(outdir, f"results-trio-{args.clock}.json")
+    with open(jpath, "w") as f:
+        json.dump(R, f, indent=1)
+    print(trio_table(R))
+    print(f"\nwrote {jpath} ({R['meta']['seconds']} s; load average "
+          f"{' '.join(R['meta']['loadavg_start'])} -> "
+          f"{' '.join(R['meta']['loadavg_end'])})")
+    return 0
 
 
 def run(args):
+    if args.runtime == "trio":
+        return run_trio(args)
     t_start = time.monotonic()
     impl = load_impl(args.impl, args.path)
     quick = args.quick
@@ -118,6 +174,12 @@ def main(argv=None):
     p = sub.add_parser("run", help="run the benchmark")
     impl_args(p)
     p.add_argument("--quick", action="store_true", help="CI smoke: < 60 s, never fails on ratios")
+    p.add_argument("--runtime", choices=("asyncio", "trio"), default="asyncio",
+                   help="trio: the wall-clock metrics under trio.run against "
+                        "trio's own primitives (results-trio-CLOCK.json)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="with --runtime trio: wall clock, or the process's "
+                        "CPU time (steadier on a loaded host)")
     p.add_argument("--callgrind", action="store_true", help="add callgrind instruction counts + profiles")
     p.add_argument("--profile", action="store_true", help="print the callgrind per-function profiles")
     p.add_argument("--jobs", type=int, default=2, help="parallel callgrind processes")
