@@ -136,8 +136,8 @@ def _hubs():
 
 
 def test_trio_foreign_wakes_are_batched(yp, monkeypatch):
-    """1,000 coroutines of one run woken from one thread while trio's
-    thread waits for it: the wakes share the run's hub, and one
+    """500 coroutines of one run woken from one thread while trio's
+    thread waits for it, twice: the wakes share the run's hub, and one
     run_sync_soon carries the whole batch (not one per wake)."""
     import trio.testing  # noqa: F401
     calls = []
@@ -153,16 +153,16 @@ def test_trio_foreign_wakes_are_batched(yp, monkeypatch):
 
         async def one():
             results.append(await yp.park())
-        for _ in range(3):
+        for _ in range(2):
             calls.clear()
             async with trio.open_nursery() as n:
-                for _ in range(1000):
+                for _ in range(500):
                     n.start_soon(one)
                 await trio.testing.wait_all_tasks_blocked()
-                assert yp.wake_parked_from_thread() == 1000
+                assert yp.wake_parked_from_thread() == 500
             assert len(calls) == 1, calls[:3]
         return results
-    assert trio.run(main) == [42] * 3000
+    assert trio.run(main) == [42] * 1000
 
 
 def test_trio_hubs_go_with_their_runs(yp):
@@ -178,27 +178,28 @@ def test_trio_hubs_go_with_their_runs(yp):
     trio.run(main)
     gc.collect()
     before = _hubs()
-    for _ in range(5):
+    for _ in range(3):
         trio.run(main)
     gc.collect()
     assert _hubs() <= before
 
 
 def test_trio_foreign_wakes_race_cancel(yp):
-    """A thread wakes 100 parked coroutines while trio cancels their scope:
-    each wait is rescheduled exactly once (by the wake or by the abort;
-    trio asserts it), and no queued wake cuts a later sleep short."""
+    """A thread wakes 50 parked coroutines while trio cancels their scope,
+    10 times: each wait is rescheduled exactly once (by the wake or by the
+    abort; trio asserts it), and no queued wake cuts a later sleep
+    short."""
     import trio.testing  # noqa: F401
 
     async def main():
         got = cancelled = 0
-        for i in range(20):
+        for i in range(10):
             results = []
 
             async def one():
                 results.append(await yp.park())
             async with trio.open_nursery() as n:
-                for _ in range(100):
+                for _ in range(50):
                     n.start_soon(one)
                 await trio.testing.wait_all_tasks_blocked()
                 th = threading.Thread(target=yp.wake_parked_from_thread)
@@ -208,7 +209,7 @@ def test_trio_foreign_wakes_race_cancel(yp):
                 n.cancel_scope.cancel()
             th.join()
             got += len(results)
-            cancelled += 100 - len(results)
+            cancelled += 50 - len(results)
             assert results == [42] * len(results)
             t0 = trio.current_time()
             await trio.sleep(0.02)
@@ -223,7 +224,7 @@ def test_trio_foreign_wakes_race_cancel(yp):
     finally:
         sys.unraisablehook = old
     assert [u.exc_value for u in unraisable] == []
-    assert got + cancelled == 2000
+    assert got + cancelled == 500
 
 
 def test_trio_many_wakes_after_run_finished(yp):
