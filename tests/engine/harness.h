@@ -10,6 +10,8 @@
 
 #include <criterion/criterion.h>
 
+#include "../gates/slowdown.h"
+
 /* Start an interpreter (malloc allocator, so ASan/Valgrind see every
  * block; PYTHONMALLOC=malloc_debug etc. honoured, see harness.c) and a
  * module `yp_test` on which yp_init() has run. */

@@ -18,7 +18,7 @@ bind(PyObject *coro)
  * 8 threads at once: clone/wake/drop churn on the coroutine's waker.
  */
 #define STORM_THREADS 8
-#define STORM_ROUNDS 20000
+#define STORM_ROUNDS yp_test_scaled(20000)
 
 typedef struct {
     yp_future_t base;

@@ -25,6 +25,7 @@
 
 #include "internal.h"
 #include "../gates/leakcheck.h"
+#include "../gates/slowdown.h"
 
 #include <pthread.h>
 #include <stdint.h>

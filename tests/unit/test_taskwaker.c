@@ -224,7 +224,7 @@ YP_UTEST(taskwaker, live_counter_tracks_clones)
  * barrier each round, then race; a second barrier ends the round so the
  * main thread can check the outcome with everything quiet.
  */
-#define RACE_ROUNDS 20000
+#define RACE_ROUNDS yp_test_scaled(20000)
 #define MAX_WAKERS 4
 
 typedef struct {
@@ -363,7 +363,7 @@ YP_UTEST(taskwaker, race_wake_vs_kill)
         yp_waker_drop(theirs);
     }
     join_wakers(&r, th, 2);
-    cr_log_info("wake vs kill: %ld of %d fired before the kill", fired,
+    cr_log_info("wake vs kill: %ld of %ld fired before the kill", fired,
                 RACE_ROUNDS);
     cr_assert_eq(yp__taskwaker_live(), 0);
 }

@@ -376,7 +376,7 @@ YP_UTEST(timer, an_earlier_deadline_cuts_a_long_sleep_short)
 /* ---------------------------------------------------------------------
  * Volume.
  */
-#define MANY 100000
+#define MANY yp_test_scaled(100000)
 
 YP_UTEST(timer, many_timers_fire_and_cancel, .timeout = 300)
 {
@@ -419,7 +419,7 @@ YP_UTEST(timer, many_timers_fire_and_cancel, .timeout = 300)
 
 /* 10^6 pending timers: start and cancel in scrambled order, O(log n)
  * each.  No firing; this is the heap's scaling test. */
-#define MILLION 1000000
+#define MILLION yp_test_scaled(1000000)   /* 10^5 under Valgrind */
 
 YP_UTEST(timer, a_million_pending_timers, .timeout = 300)
 {
@@ -433,7 +433,7 @@ YP_UTEST(timer, a_million_pending_timers, .timeout = 300)
     cr_assert_eq(yp__timer_pending(), MILLION);
     cr_assert_eq(yp__timer_live(), MILLION);
     /* i -> (i * 7919) mod 10^6 is a permutation (7919 is prime and does
-     * not divide 10^6). */
+     * not divide 10^6 or 10^5). */
     for (long i = 0; i < MILLION; i++) {
         yp_timer_drop(ts[(i * 7919) % MILLION]);
     }

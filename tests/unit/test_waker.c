@@ -185,7 +185,7 @@ YP_UTEST(waker, register_other_waker_replaces_and_drops_old)
  * cores; TSan flags it every time.)
  */
 #define STORM_THREADS 8
-#define STORM_ITERS 100000
+#define STORM_ITERS yp_test_scaled(100000)
 
 typedef struct {
     yp_waker_t *mine;           /* one owned reference */
