@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <criterion/options.h>
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ typedef struct {
     char paths[2048];
     char filter[4096];
     const char *loops;
+    const char *levels;
     const char *expectations;
     const char *json, *junit, *tap;
     const char *write_expectations;
@@ -66,6 +68,11 @@ usage(FILE *f)
 "                         excludes. e.g. 'borrow', 'throw.*,!throw.gc-drops'\n"
 "  --loop L               runtimes, comma-separated: asyncio, uvloop, trio,\n"
 "                         anyio-asyncio, anyio-trio, or all (default all)\n"
+"  --level L              clause levels, comma-separated: MUST, SHOULD, MAY\n"
+"                         (default all); a case runs if it checks a clause\n"
+"                         of these levels, and only those are reported\n"
+"  --strict               MUST and SHOULD (h2spec's --strict): the same as\n"
+"                         --level MUST,SHOULD\n"
 "  -j, --jobs N           parallel workers (default: number of CPUs)\n"
 "  --timeout S            per-case timeout in seconds (default 30)\n"
 "  --expectations F       known failures of this implementation (JSON);\n"
@@ -103,6 +110,8 @@ parse_args(yc_opts_t *o, int argc, char **argv)
         {"path", required_argument, NULL, 'p'},
         {"filter", required_argument, NULL, 'f'},
         {"loop", required_argument, NULL, 'l'},
+        {"level", required_argument, NULL, 'V'},
+        {"strict", no_argument, NULL, 'S'},
         {"jobs", required_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 't'},
         {"expectations", required_argument, NULL, 'e'},
@@ -157,6 +166,8 @@ parse_args(yc_opts_t *o, int argc, char **argv)
             break;
         }
         case 'l': o->loops = optarg; break;
+        case 'V': o->levels = optarg; break;    /* checked by results.listing */
+        case 'S': o->levels = "MUST,SHOULD"; break;
         case 'j':
             errno = 0;
             o->jobs = strtol(optarg, &end, 10);
@@ -307,7 +318,8 @@ enumerate(yc_run_t *run, const yc_opts_t *o, const char *argv0)
         NULL, "--yp-enumerate", run->proto.results_dir,
         (char *)o->conf_dir,
         kv("impl", o->impl), kv("paths", o->paths), kv("filter", o->filter),
-        kv("loops", o->loops), kv("expectations", o->expectations),
+        kv("loops", o->loops), kv("levels", o->levels),
+        kv("expectations", o->expectations),
         kv("json", o->json), kv("junit", o->junit), kv("tap", o->tap),
         kv("write_expectations", o->write_expectations),
         kv("verbose", o->verbose ? "1" : "0"), kv("timeout", timeout),
@@ -411,6 +423,60 @@ wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* ---- progress ---------------------------------------------------------
+ *
+ * A long run (memcheck: minutes per dozen instances) would say nothing
+ * until its report: every YC_PROGRESS_EVERY seconds (YP_CONF_PROGRESS
+ * overrides; 0 = after every instance) the runner prints how far it got.
+ * Criterion calls the hook in the runner process after each worker. */
+#define YC_PROGRESS_EVERY 30.0
+
+static struct {
+    size_t total, done;
+    double t0, last, every;
+    int fd;             /* our stderr: Criterion silences fd 2 meanwhile */
+} progress;
+
+static void
+progress_start(size_t total)
+{
+    const char *env = getenv("YP_CONF_PROGRESS");
+    char *end;
+    double every = env != NULL && *env ? strtod(env, &end) : -1;
+    progress.every = every >= 0 ? every : YC_PROGRESS_EVERY;
+    progress.total = total;
+    progress.done = 0;
+    progress.t0 = progress.last = wall_now();
+    fflush(stderr);
+    progress.fd = dup(2);
+}
+
+static void
+progress_end(void)
+{
+    if (progress.fd >= 0) {
+        close(progress.fd);
+    }
+    progress.total = 0;
+}
+
+ReportHook(POST_TEST)(struct criterion_test_stats *stats)
+{
+    (void)stats;
+    if (progress.total == 0 || progress.fd < 0) {
+        return;
+    }
+    progress.done++;
+    double now = wall_now();
+    if (now - progress.last >= progress.every
+        || (progress.every == 0 && progress.done <= progress.total))
+    {
+        progress.last = now;
+        dprintf(progress.fd, "yp-conform: %zu/%zu instances done, %.0f s\n",
+                progress.done, progress.total, now - progress.t0);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,9 +547,11 @@ main(int argc, char **argv)
     criterion_options.timeout = opts.timeout + 15.0;  /* backstop */
     criterion_options.always_succeed = true;
     double t0 = wall_now();
+    progress_start(run.ncases);
     char *routed = yc_leakcheck_route_reports(run.proto.results_dir);
     criterion_run_all_tests(tests);
     criterion_finalize(tests);
+    progress_end();
     yc_leakcheck_unroute_reports(routed);
     char wall[32];
     snprintf(wall, sizeof wall, "%.3f", wall_now() - t0);

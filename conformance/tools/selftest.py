@@ -348,6 +348,60 @@ def records(exe, base, tmp):
            and matrix.cell(col.by_clause["throw.no-handle-drops"])[0]
            == "FAIL", "the matrix attributes it the same way")
 
+    # --level / --strict select clauses by level.
+    def listed(*args):
+        rc, out = run(exe, "--impl", "yp_native", *base, "--list",
+                      "--loop", "asyncio", *args)
+        return rc, {c for ln in out.splitlines() if "::" in ln
+                    for c in ln.split("\t")[1].split(",")}, out
+    levels = {c["id"]: c["level"] for c in rep["clauses"]}
+    rc, must, out = listed("--level", "MUST")
+    expect(rc == 0 and must and {levels.get(c) for c in must} == {"MUST"},
+           "--level MUST lists MUST clauses only", out[-400:])
+    rc, strict, out = listed("--strict")
+    rc2, ms, _ = listed("--level", "must,SHOULD")
+    expect(rc == 0 and rc2 == 0 and strict == ms and must < strict
+           and {levels.get(c) for c in strict} == {"MUST", "SHOULD"},
+           "--strict is MUST and SHOULD", out[-400:])
+    rc, out = run(exe, "--impl", "yp_native", *base, "--list",
+                  "--level", "MUSTT")
+    expect(rc == 2 and "unknown level" in out and "MUSTT" in out,
+           "--level with an unknown level: exit 2", out[-400:])
+
+    # Expectations files: one for another implementation and an adapter's
+    # misspelled 'cannot' key are refused; TODO reasons are warned about.
+    bad = os.path.join(tmp, "other.json")
+    json.dump({"implementation": "cython", "expected": {}}, open(bad, "w"))
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "fixture::counter", "--expectations", bad)
+    expect(rc == 2 and "is for implementation 'cython'" in out
+           and "'native'" in out,
+           "an expectations file of another implementation: exit 2", out)
+    rc, out = run(exe, "--impl", "yc_misspelled_cannot", *base, "--filter",
+                  "fixture::counter")
+    expect(rc == 2 and "'cannot' names 'attach.detach-releses'" in out
+           and "did you mean 'attach.detach-releases'" in out,
+           "a misspelled 'cannot' key: exit 2 with a suggestion", out)
+    json.dump({"implementation": "native", "expected": {
+        "send::value_ignored": {"result": "FAIL",
+                                "reason": "TODO: explain. First seen: x"}}},
+        open(bad, "w"))
+    rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
+                  "send::value_ignored", "--loop", "asyncio",
+                  "--expectations", bad)
+    expect(rc == 0 and "warning: 1 expectation(s)" in out
+           and "TODO reason" in out,
+           "an expectations file with a TODO reason is warned about", out)
+
+    # Progress while the run goes (every 30 s; YP_CONF_PROGRESS=0: each).
+    p = subprocess.run([exe, "--impl", "yp_native", *base, "--filter",
+                        "fixture::counter,fixture::probe", "--loop",
+                        "asyncio"], capture_output=True, text=True,
+                       timeout=300, env=dict(os.environ, YP_CONF_PROGRESS="0"))
+    expect(p.returncode == 0 and "1/2 instances done" in p.stderr
+           and "2/2 instances done" in p.stderr,
+           "a run prints its progress", p.stderr[-600:])
+
     # TAP: an expected failure is "not ok ... # TODO" (prove: passing).
     tap = os.path.join(tmp, "x.tap")
     rc, out = run(exe, "--impl", "yp_native", *base, "--filter",
