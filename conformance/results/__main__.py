@@ -1,4 +1,5 @@
 """python3.11 -m results matrix REPORT.json... [--html F] [--md F]
+python3.11 -m results table [--readme README.md] REPORT.json...
 (run with conformance/ on sys.path, e.g. from conformance/)."""
 import sys
 
@@ -10,7 +11,10 @@ def main(argv):
     if argv[0] == "matrix":
         from .matrix import main as matrix_main
         return matrix_main(argv[1:])
-    print(f"results: unknown command {argv[0]!r} (known: matrix)",
+    if argv[0] == "table":
+        from .table import main as table_main
+        return table_main(argv[1:])
+    print(f"results: unknown command {argv[0]!r} (known: matrix, table)",
           file=sys.stderr)
     return 2
 

@@ -1,7 +1,8 @@
 """The report rendered for people and CI: console summary, JUnit XML, TAP."""
 from xml.sax.saxutils import quoteattr, escape
 
-from .schema import HARNESS, LEVELS, OK, REGRESSED, XPASS
+from .report import level_counts
+from .schema import HARNESS, OK, REGRESSED, XPASS
 
 _TAGS = {XPASS: "UNEXPECTED PASS", REGRESSED: "REGRESSED",
          HARNESS: "HARNESS ERROR"}
@@ -34,15 +35,11 @@ def console(rep, verbose=False, out=print):
 
     out(f"\n  {'clause':<30} {'level':<6} {'pass':>5} {'fail':>5} "
         f"{'crash':>5} {'tmout':>5} {'skip':>5}  result")
-    lv_total = {lv: 0 for lv in LEVELS}
-    lv_ok = {lv: 0 for lv in LEVELS}
     for a in rep["areas"]:
         for cl in rep["clauses"]:
             t = cl["counts"]
             if cl["area"] != a["id"] or t["total"] == 0:
                 continue
-            lv_total[cl["level"]] += 1
-            lv_ok[cl["level"]] += cl["result"] in ("ok", "skip")
             out(f"  {cl['id']:<30} {cl['level']:<6} {t['PASS']:>5} "
                 f"{t['FAIL'] + t['ERROR']:>5} {t['CRASH']:>5} "
                 f"{t['TIMEOUT']:>5} {t['SKIP']:>5}  {cl['result']}")
@@ -60,7 +57,7 @@ def console(rep, verbose=False, out=print):
 
     s = rep["summary"]
     out("\n  clauses fully passing: " + ", ".join(
-        f"{lv} {lv_ok[lv]}/{lv_total[lv]}" for lv in LEVELS))
+        f"{lv} {ok}/{n}" for lv, (ok, n) in level_counts(rep).items()))
     out(f"  {s['total']} instances in {rep['seconds']:.1f} s: PASS "
         f"{s['PASS']}, FAIL {s['FAIL']}, CRASH {s['CRASH']}, TIMEOUT "
         f"{s['TIMEOUT']}, SKIP {s['SKIP']}, harness ERROR {s['ERROR']}; "

@@ -22,7 +22,7 @@ the expectations) or "--" (nothing selected).
 """
 import json
 
-from .schema import OK, REPORT_FORMAT, STATUSES, outcome
+from .schema import LEVELS, OK, REPORT_FORMAT, STATUSES, outcome
 
 
 def for_clause(case, clause_id):
@@ -117,6 +117,18 @@ def build(listing, records, wall_seconds):
         "clauses": clauses,
         "cases": cases,
     }
+
+
+def level_counts(report):
+    """{level: (clauses fully passing, clauses run)}: "fully passing" is
+    a result of ok or skip (the console's closing line, the README table)."""
+    counts = {lv: [0, 0] for lv in LEVELS}
+    for cl in report["clauses"]:
+        if cl["counts"]["total"] == 0:
+            continue
+        counts[cl["level"]][1] += 1
+        counts[cl["level"]][0] += cl["result"] in ("ok", "skip")
+    return {lv: tuple(v) for lv, v in counts.items()}
 
 
 def exit_code(report):
