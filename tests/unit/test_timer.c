@@ -430,7 +430,7 @@ YP_UTEST(timer, a_million_pending_timers, .timeout = 300)
         seed = seed * 1103515245u + 12345u;
         ts[i] = start(3600.0 + (seed >> 8) % 100000);
     }
-    cr_assert_eq(yp__timer_pending(), MILLION);
+    cr_assert_eq(yp__timer_pending(), (size_t)MILLION);
     cr_assert_eq(yp__timer_live(), MILLION);
     /* i -> (i * 7919) mod 10^6 is a permutation (7919 is prime and does
      * not divide 10^6 or 10^5). */
