@@ -115,20 +115,24 @@ def foreign_thread_loop_without_attributes(yp, loop):
 
 @clause("pending.loop-closed", runtimes=("asyncio",))
 def loop_closed_without_attributes(yp, loop):
-    ev = _NoNewNames()
     p = yp.Probe()
-    c = yp.scripted([("wake_after", 0.05), "pending"], p)
-    s = yp.sleep(0.05)
+    _wakes_hit_closed_loop(_NoNewNames(), p, [
+        yp.scripted([("wake_after", 0.05), "pending"], p), yp.sleep(0.05)])
 
+
+def _wakes_hit_closed_loop(ev, p, coros):
+    """Start each of coros on ev (their wakes come 50 ms later), close ev
+    before they come, then close the coroutines: the wakes must be
+    harmless and close() must still drop probe p's future."""
     async def start():
-        for x in (c, s):
+        for x in coros:
             x.send(None)
     try:
         ev.run_until_complete(start())
     finally:
         ev.close()
     time.sleep(0.2)                   # the wakes hit a closed loop
-    for x in (c, s):
+    for x in coros:
         x.close()
     check(p.dropped, "close() after the loop closed did not drop the future")
 
@@ -239,23 +243,10 @@ def repeated_wakes(yp, loop):
 
 @clause("pending.loop-closed", runtimes=ASYNCIO)
 def loop_closed(yp, loop):
-    ev = loop.new_loop()
     p = yp.Probe()
-    c = yp.scripted([("wake_after", 0.05), "pending"], p)
-    s = yp.sleep(0.05)
-    cs = yp.cancellable_sleep(0.05)
-
-    async def start():
-        for x in (c, s, cs):
-            x.send(None)
-    try:
-        ev.run_until_complete(start())
-    finally:
-        ev.close()
-    time.sleep(0.2)                   # the wakes hit a closed loop
-    for x in (c, s, cs):
-        x.close()
-    check(p.dropped, "close() after the loop closed did not drop the future")
+    _wakes_hit_closed_loop(loop.new_loop(), p, [
+        yp.scripted([("wake_after", 0.05), "pending"], p), yp.sleep(0.05),
+        yp.cancellable_sleep(0.05)])
 
 
 @clause("pending.many")
