@@ -122,15 +122,22 @@ class Sides:
             return await self.ready(side, n)
         if metric == "yield":
             return await self.yield_(side, n)
-        how = "loop" if metric == "park_loop" else "thread"
-        tot = ops = pk = wk = 0
-        for _ in range(n):
-            a, b, c, d = await self.park(side, BATCH, how)
-            tot += a
-            ops += b
-            pk += c
-            wk += d
-        return tot, ops, pk, wk
+        return await park_cycles(self.park, metric, side, n)
+
+
+async def park_cycles(park, metric, side, n):
+    """n park/wake cycles of BATCH coroutines through park(side, BATCH,
+    how) (asyncio's Sides or trio's), summed: (total ns, operations, park
+    ns, wake ns)."""
+    how = "loop" if metric == "park_loop" else "thread"
+    tot = ops = pk = wk = 0
+    for _ in range(n):
+        a, b, c, d = await park(side, BATCH, how)
+        tot += a
+        ops += b
+        pk += c
+        wk += d
+    return tot, ops, pk, wk
 
 
 def _threadsafe_wake(loop, futs):

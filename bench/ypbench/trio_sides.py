@@ -15,7 +15,7 @@ Baselines, trio's own ways to do the same thing:
 import threading
 import time
 
-from .config import BATCH
+from .sides import park_cycles
 
 # The clocks: wall (as asyncio's rows), or the process's CPU time (all
 # threads), which a loaded host disturbs far less: time spent descheduled
@@ -131,15 +131,7 @@ class TrioSides:
         if metric == "yield":
             return await self._awaits(self.impl.yield_now if side == "cand"
                                       else self.native_yield, n)
-        how = "loop" if metric == "park_loop" else "thread"
-        tot = ops = pk = wk = 0
-        for _ in range(n):
-            a, b, c, d = await self.park(side, BATCH, how)
-            tot += a
-            ops += b
-            pk += c
-            wk += d
-        return tot, ops, pk, wk
+        return await park_cycles(self.park, metric, side, n)
 
 
 def trio_table(R):
