@@ -12,21 +12,27 @@ Subcommands (the default is `run`):
   readme    regenerate the results section of bench/README.md from a JSON
   _mem, _cg internal: one memory / one callgrind child process
 
-The candidate is any module exporting the five fixtures noop, yield_now,
-park, wake_parked and wake_parked_from_thread (--impl MODULE --path DIR).
+A candidate is any module exporting the five fixtures noop, yield_now,
+park, wake_parked and wake_parked_from_thread (--impl MODULE --path DIR);
+--impl repeated measures several candidates against the same native
+baseline in one interleaved run.
 
 The package, one concern per file (layers run one way, top to bottom):
 
   cli        the subcommands and `run`, composing the rest
   readme     bench/README.md's generated results section
   chart      results.png (matplotlib, Agg)
-  tables     the table of ratios and targets, the profile text
+  tables     the tables (ratios and targets, memory by kind, scaling),
+             the profile text
+  schema     results.json's shape; older single-candidate files
   callgrind  instruction counts and per-function profiles (children)
   memory     bytes per suspended coroutine (children)
+  breakdown  those bytes by object kind (the walk in the memory child)
   timing     interleaved wall-clock rounds, scaling
   children   running this script again as a child process
   stats      medians and quantiles
-  sides      the candidate and its native baseline, one block at a time
+  sides      the candidates and their native baseline, one block at a
+             time; loading and probing the candidates
   trio_sides the same under trio.run, against trio's own primitives
              (run --runtime trio)
   config     paths, fixtures, the metrics and their targets

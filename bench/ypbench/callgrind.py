@@ -8,7 +8,7 @@ import subprocess
 
 from .children import child_cmd, run_child
 from .config import BATCH
-from .sides import Sides, load_impl
+from .sides import Sides, child_sides, load_impl
 
 
 CG_METRICS = ("ready", "yield", "park_loop", "park_thread")
@@ -20,13 +20,14 @@ CG_COUNTS_QUICK = {"ready": (100, 200, 1200), "yield": (100, 200, 1200),
 
 
 def cg_child(args):
-    impl = load_impl(args.impl, args.path)
-    s = Sides(impl)
+    cand = load_impl(args.impl, args.path)
+    s = Sides([cand])
+    side = cand.label if args.side == "cand" else "base"
 
     async def main():
-        await s.block(args.metric, args.side, args.warm)
+        await s.block(args.metric, side, args.warm)
         gc.collect()
-        await s.block(args.metric, args.side, args.n)
+        await s.block(args.metric, side, args.n)
 
     asyncio.run(main())
 
@@ -88,21 +89,25 @@ def _inclusive_keep(label):
     return bool(_INC_RE.search(label))
 
 
-def callgrind_metric(args, quick, outdir, log, want):
+def callgrind_metric(args, cands, quick, log, want):
+    """Instructions per operation of every side (each candidate and the
+    baseline), per metric: {ops, ir: {side}, ratio: {label}, profile:
+    {side}} (schema.py)."""
     counts = CG_COUNTS_QUICK if quick else CG_COUNTS
     cgdir = os.path.abspath(args.cg_dir)
     os.makedirs(cgdir, exist_ok=True)
     jobs = []
     metrics = [m for m in CG_METRICS if want(m)]
+    every = [c.label for c in cands] + ["base"]
     for metric in metrics:
         warm, n1, n2 = counts[metric]
-        for side in ("cand", "base"):
+        for side, c, child_side in child_sides(cands):
             for n in (n1, n2):
                 out = os.path.join(cgdir, f"{metric}.{side}.{n}.out")
                 cmd = (["valgrind", "--tool=callgrind",
                         f"--callgrind-out-file={out}"]
-                       + child_cmd("_cg", args)
-                       + ["--metric", metric, "--side", side,
+                       + child_cmd("_cg", c.name, c.path)
+                       + ["--metric", metric, "--side", child_side,
                           "--warm", str(warm), "--n", str(n)])
                 jobs.append((metric, side, n, out, cmd))
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -120,14 +125,13 @@ def callgrind_metric(args, quick, outdir, log, want):
     for metric in metrics:
         warm, n1, n2 = counts[metric]
         ops = (n2 - n1) * (BATCH if metric.startswith("park") else 1)
-        row = {"ops": ops}
-        for side in ("cand", "base"):
-            row[f"{side}_ir"] = (totals[(metric, side, n2)]
-                                 - totals[(metric, side, n1)]) / ops
-        row["ratio"] = row["cand_ir"] / row["base_ir"]
+        ir = {side: (totals[(metric, side, n2)]
+                     - totals[(metric, side, n1)]) / ops for side in every}
+        row = {"ops": ops, "ir": ir,
+               "ratio": {c.label: ir[c.label] / ir["base"] for c in cands},
+               "profile": {}}
         # per-function profile of the measured region (run n2 minus run n1)
-        row["profile"] = {}
-        for side in ("cand", "base"):
+        for side in every:
             prof = {}
             for inc in (False, True):
                 f2 = _cg_functions(os.path.join(cgdir, f"{metric}.{side}.{n2}.out"), inc)
@@ -140,6 +144,7 @@ def callgrind_metric(args, quick, outdir, log, want):
                     [k, round(v, 1)] for k, v in top if v > 0.5]
             row["profile"][side] = prof
         res[metric] = row
-        log(f"  callgrind {metric:12s} cand {row['cand_ir']:10.0f} Ir/op"
-            f"  base {row['base_ir']:10.0f} Ir/op  ratio {row['ratio']:.3f}")
+        log(f"  callgrind {metric:12s} base {ir['base']:10.0f} Ir/op" + "".join(
+            f" | {c.label} {ir[c.label]:10.0f} Ir/op ratio {row['ratio'][c.label]:.3f}"
+            for c in cands))
     return res

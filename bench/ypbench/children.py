@@ -13,10 +13,10 @@ def run_child(cmd, env=None, timeout=900):
     return p
 
 
-def child_cmd(sub, args):
+def child_cmd(sub, impl, path):
     """The command line of a child running subcommand `sub` (_mem, _cg)
-    on the candidate of `args`."""
-    cmd = [PYTHON, SCRIPT, sub, "--impl", args.impl]
-    if args.path:
-        cmd += ["--path", args.path]
+    on the candidate module `impl` from `path`."""
+    cmd = [PYTHON, SCRIPT, sub, "--impl", impl]
+    if path:
+        cmd += ["--path", path]
     return cmd

@@ -4,9 +4,13 @@ import gc
 import json
 import os
 import statistics
+import sys
 
+from .breakdown import (WALKED, all_tasks_table, combine, compact_all_tasks,
+                        fixture_pymem, new_coroutine, walk)
 from .children import child_cmd, run_child
-from .sides import Sides, load_impl, native_park
+from .sides import Sides, child_sides, load_impl, native_park
+from .timing import round_order
 
 
 def _mallinfo_bytes():
@@ -32,8 +36,11 @@ def _rss_bytes():
 
 
 def mem_child(args):
-    """Print bytes held by args.n suspended coroutines (+ tasks) of one side."""
-    impl = load_impl(args.impl, args.path)
+    """Print bytes held by args.n suspended coroutines (+ tasks) of one side
+    ('cand': the candidate args.impl; 'base': native asyncio).  With
+    --tracemalloc, also the breakdown by kind (breakdown.py)."""
+    cand = load_impl(args.impl, args.path)
+    side = cand.label if args.side == "cand" else "base"
     use_tm = args.tracemalloc
     if use_tm:
         import tracemalloc
@@ -42,22 +49,27 @@ def mem_child(args):
         loop = asyncio.get_running_loop()
         ct, cf = loop.create_task, loop.create_future
         # warm-up: every code path and type once
-        s = Sides(impl)
+        s = Sides([cand])
         for _ in range(3):
-            await s.park(args.side, 1000, "loop")
+            await s.park(side, 1000, "loop")
         tasks = [None] * args.n            # preallocated: not in the delta
         gc.collect()
+        compact_all_tasks()
         if use_tm:
+            before = gc.get_objects()      # kept alive: ids stay unique
+            before_ids = set(map(id, before))
+            before_ids.add(id(before))
+            table0 = all_tasks_table()
             tracemalloc.start()
             tm0 = tracemalloc.get_traced_memory()[0]
         rss0, heap0 = _rss_bytes(), _mallinfo_bytes()
-        if args.side == "cand":
-            park = impl.park
+        if side != "base":
+            park = cand.mod.park
             for i in range(args.n):
-                tasks[i] = ct(park())
+                tasks[i] = ct(new_coroutine(park))
         else:
             for i in range(args.n):
-                tasks[i] = ct(native_park(cf()))
+                tasks[i] = ct(new_coroutine(native_park, cf()))
         await asyncio.sleep(0)             # all suspended now
         gc.collect()
         out = {"side": args.side, "n": args.n,
@@ -67,7 +79,13 @@ def mem_child(args):
             out["heap"] = h1 - heap0
         if use_tm:
             out["tracemalloc"] = tracemalloc.get_traced_memory()[0] - tm0
+            snap = tracemalloc.take_snapshot()
             tracemalloc.stop()
+            out["fixture"], out["py_large"] = fixture_pymem(
+                snap, sys.getsizeof(tasks[0].get_coro()))
+            del snap
+            out.update(walk(tasks, before_ids))
+            out["task registry"] += all_tasks_table() - table0
         assert all(not t.done() for t in tasks[:100])
         print(json.dumps(out), flush=True)
         os._exit(0)                        # no teardown of n tasks
@@ -75,31 +93,39 @@ def mem_child(args):
     asyncio.run(main())
 
 
-def memory_metric(args, sizes, reps, log):
-    base_cmd = child_cmd("_mem", args)
+PLAIN = ("rss", "heap")
+TRACED = ("tracemalloc", "fixture", "py_large", "objects", "gc_tracked") + WALKED
+
+
+def memory_metric(args, cands, sizes, reps, log):
+    """Every side at every size, in fresh children, the sides' order
+    alternating per repetition: {sizes, per_size: {n: {sides, ratio,
+    breakdown}}} (schema.py), bytes per coroutine."""
     res = {"sizes": sizes, "per_size": {}}
     for n in sizes:
-        acc = {s: {"rss": [], "heap": [], "tracemalloc": []}
-               for s in ("cand", "base")}
+        acc = {s: {} for s, _, _ in child_sides(cands)}
         for rep in range(reps):
-            order = ("cand", "base") if rep % 2 == 0 else ("base", "cand")
-            for side in order:
+            for side, c, child_side in round_order(child_sides(cands), rep):
                 for tm in (False, True):
-                    cmd = base_cmd + ["--side", side, "--n", str(n)]
+                    cmd = child_cmd("_mem", c.name, c.path) + [
+                        "--side", child_side, "--n", str(n)]
                     if tm:
                         cmd.append("--tracemalloc")
                     d = json.loads(run_child(cmd).stdout.strip().splitlines()[-1])
-                    for k in ("rss", "heap") if not tm else ("tracemalloc",):
+                    for k in TRACED if tm else PLAIN:
                         if k in d:
-                            acc[side][k].append(d[k] / n)
-        row = {}
-        for side in ("cand", "base"):
-            row[side] = {k: statistics.median(v) for k, v in acc[side].items() if v}
-        row["ratio"] = {k: row["cand"][k] / row["base"][k]
-                        for k in row["cand"] if k in row["base"] and row["base"][k]}
+                            acc[side].setdefault(k, []).append(d[k] / n)
+        med = {s: {k: statistics.median(v) for k, v in a.items()}
+               for s, a in acc.items()}
+        row = {"sides": {s: {k: m[k] for k in ("rss", "heap", "tracemalloc")
+                             if k in m} for s, m in med.items()},
+               "breakdown": {s: combine(m) for s, m in med.items()}}
+        base = row["sides"]["base"]
+        row["ratio"] = {c.label: {k: v / base[k]
+                                  for k, v in row["sides"][c.label].items()
+                                  if base.get(k)} for c in cands}
         res["per_size"][str(n)] = row
-        log(f"  memory n={n:<7d} bytes/coroutine: cand rss {row['cand']['rss']:.0f}"
-            f" heap {row['cand'].get('heap', 0):.0f} tm {row['cand'].get('tracemalloc', 0):.0f}"
-            f" | base rss {row['base']['rss']:.0f} heap {row['base'].get('heap', 0):.0f}"
-            f" tm {row['base'].get('tracemalloc', 0):.0f} | ratio rss {row['ratio']['rss']:.3f}")
+        log(f"  memory n={n:<7d} bytes/coroutine:" + " |".join(
+            f" {s} rss {m['rss']:.0f} heap {m.get('heap', 0):.0f}"
+            f" tm {m.get('tracemalloc', 0):.0f}" for s, m in row["sides"].items()))
     return res

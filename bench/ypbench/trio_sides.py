@@ -41,12 +41,13 @@ def _threadsafe_wake(token, reschedule, tasks):
 
 
 class TrioSides:
-    """Per side ('cand' or 'base'): one block of each timed operation, run
-    inside trio.run.  Every block returns (elapsed_ns, ops[, park_ns,
+    """Per side (a candidate's label, or 'base' for trio's own primitives):
+    one block of each timed operation, run inside trio.run.  Every block returns (elapsed_ns, ops[, park_ns,
     wake_ns]) and checks its results outside the timed region."""
 
-    def __init__(self, impl, trio, clock="wall"):
-        self.impl = impl
+    def __init__(self, cands, trio, clock="wall"):
+        self.impls = {c.label: c.mod for c in cands}
+        self.labels = [c.label for c in cands]
         self.trio = trio
         self.clock = CLOCKS[clock]
         ll = trio.lowlevel
@@ -75,7 +76,7 @@ class TrioSides:
         Returns (ns, size, park_ns, wake_ns)."""
         trio = self.trio
         ll = trio.lowlevel
-        impl = self.impl
+        impl = self.impls.get(side)
         results = []
         tasks = []
         parked = [0]
@@ -94,7 +95,7 @@ class TrioSides:
             await ll.wait_task_rescheduled(abort)
             results.append(42)
 
-        fn = cand if side == "cand" else base
+        fn = base if side == "base" else cand
         perf_ns = self.clock
         t0 = perf_ns()
         async with trio.open_nursery() as n:
@@ -103,7 +104,7 @@ class TrioSides:
             while parked[0] < size:   # every task runs up to its park
                 await checkpoint()
             t1 = perf_ns()
-            if side == "cand":
+            if side != "base":
                 woken = (impl.wake_parked() if how == "loop"
                          else impl.wake_parked_from_thread())
             elif how == "loop":
@@ -126,26 +127,28 @@ class TrioSides:
     async def block(self, metric, side, n):
         """n: awaits for ready/yield, cycles of BATCH for park metrics."""
         if metric == "ready":
-            return await self._awaits(self.impl.noop if side == "cand"
-                                      else self.native_ready, n)
+            return await self._awaits(self.native_ready if side == "base"
+                                      else self.impls[side].noop, n)
         if metric == "yield":
-            return await self._awaits(self.impl.yield_now if side == "cand"
-                                      else self.native_yield, n)
+            return await self._awaits(self.native_yield if side == "base"
+                                      else self.impls[side].yield_now, n)
         return await park_cycles(self.park, metric, side, n)
 
 
 def trio_table(R):
-    """The trio rows as text: ratio (median, p25-p75), candidate and
-    baseline ns per operation, target, verdict."""
-    lines = [f"{'metric':44s} {'ratio':>6s} {'p25-p75':>11s} "
+    """The trio rows as text, a row per metric and candidate: ratio
+    (median, p25-p75), candidate and baseline ns per operation, target,
+    verdict."""
+    lines = [f"{'metric':44s} {'candidate':12s} {'ratio':>6s} {'p25-p75':>11s} "
              f"{'cand':>9s} {'base':>9s} {'target':>6s}  verdict"]
     for key, title, base, target in METRICS:
         m = R["wall"].get(key)
         if m is None:
             continue
-        r = m["ratio"]
-        lines.append(
-            f"{title:44s} {r['median']:6.2f} {r['p25']:5.2f}-{r['p75']:<5.2f} "
-            f"{m['cand_ns']['median']:7.0f}ns {m['base_ns']['median']:7.0f}ns "
-            f"{target:6.1f}  {'PASS' if r['median'] <= target else 'MISS'}")
+        for c in m["ratio"]:
+            r = m["ratio"][c]
+            lines.append(
+                f"{title:44s} {c:12s} {r['median']:6.2f} {r['p25']:5.2f}-{r['p75']:<5.2f} "
+                f"{m['ns'][c]['median']:7.0f}ns {m['ns']['base']['median']:7.0f}ns "
+                f"{target:6.1f}  {'PASS' if r['median'] <= target else 'MISS'}")
     return "\n".join(lines)
