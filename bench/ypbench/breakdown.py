@@ -68,9 +68,10 @@ def walk(tasks, before_ids):
     info = {}                        # id -> [kind, size, owners, tracked]
     for t in tasks:
         waiter = getattr(t, "_fut_waiter", None)
-        fixed = {id(t.get_coro()): "coroutine", id(t.get_name()): "task name"}
-        if waiter is not None:
-            fixed[id(waiter)] = "waiter"
+        fixed = {id(waiter): "waiter"} if waiter is not None else {}
+        # a coroutine that is its own waiter is charged as the coroutine
+        fixed.update({id(t.get_coro()): "coroutine",
+                      id(t.get_name()): "task name"})
         for r in gc.get_referents(t):
             if isinstance(r, contextvars.Context):
                 fixed[id(r)] = "context"
@@ -91,9 +92,9 @@ def walk(tasks, before_ids):
             info[i] = [kind, sys.getsizeof(o), 1, gc.is_tracked(o)]
             for r in gc.get_referents(o):
                 k = kind
-                if kind == "waiter" and (getattr(r, "__self__", None) is t
-                                         or isinstance(r, (list, tuple))):
-                    k = "wakeup"
+                if (getattr(r, "__self__", None) is t
+                        or kind == "waiter" and isinstance(r, (list, tuple))):
+                    k = "wakeup"     # the task's bound wake-up, its lists
                 stack.append((r, k))
     out = {k: 0 for k in WALKED}
     out["objects"] = out["gc_tracked"] = 0

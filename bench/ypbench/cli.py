@@ -54,6 +54,7 @@ def run_trio(args):
     rounds = args.rounds or (7 if args.quick else 21)
     block_ms = 4 if args.quick else 25
     sides = TrioSides(cands, trio, args.clock)
+    trio.run(probe, sides, cands)
     R["meta"]["clock"] = args.clock
 
     async def timed():

@@ -191,7 +191,8 @@ class Sides:
 
 async def probe(sides, cands):
     """Each candidate's fixtures once, before anything is measured: a
-    fixture that misbehaves is named in an error message (SystemExit)."""
+    fixture that misbehaves is named in an error message (SystemExit).
+    `sides` is a Sides or a TrioSides (run under asyncio or trio)."""
     for c in cands:
         for what, call in (("noop()", lambda: sides.block("ready", c.label, 1)),
                            ("yield_now()", lambda: sides.block("yield", c.label, 1)),
@@ -203,8 +204,8 @@ async def probe(sides, cands):
                 await call()
             except Exception as e:
                 raise SystemExit(f"--impl {c.name} ({c.meta()['file']}): "
-                                 f"{what} does not follow the fixture contract "
-                                 f"(bench/README.md): {type(e).__name__}: {e!r}")
+                                 f"{what} failed when tried once (the fixture "
+                                 f"contract: bench/README.md): {type(e).__name__}: {e!r}")
 
 
 async def park_cycles(park, metric, side, n):
