@@ -18,14 +18,15 @@ from . import _runtime, _support
 from ypkit import refleak
 
 CONTRACT_MAJOR = "1"
-CONTRACT = "1.3"         # the adapter contract this suite implements
+CONTRACT = "1.4"         # the adapter contract this suite implements
 # Capabilities a later minor version of the contract added: an adapter that
 # declares an earlier one SKIPs the cases that need them.
 SINCE = {"cancellable_sleep.result": 3}
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
             "Counter", "counters_dropped", "gil_probe", "Probe", "scripted")
 VARIANTS = {"borrow_timing": ("first_poll", "call"),
-            "arg_check": ("call", "first_poll")}
+            "arg_check": ("call", "first_poll"),
+            "asyncio_waiter": ("loop_future", "future_protocol")}
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 

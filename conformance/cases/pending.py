@@ -1,5 +1,6 @@
 """Pending and the waker: loop futures, None yields, foreign-thread wakes."""
 import asyncio
+import contextvars
 import os
 import random
 import sys
@@ -9,8 +10,9 @@ import time
 from ypkit import messages
 
 from . import ASYNCIO, ASYNCIO_FAMILY, clause
-from ._support import (LATER, check, collect, eq, finishes, raises,
-                       run_by_hand, many_wakes, settle, steps, ticks)
+from ._support import (LATER, WAIT, about, check, collect, eq, finishes,
+                       raises, run_by_hand, many_wakes, same, settle, steps,
+                       ticks, variant)
 
 
 @clause("pending.loop-future", runtimes=ASYNCIO_FAMILY)
@@ -22,15 +24,127 @@ def loop_future(yp, loop):
             c = yp.scripted(script)
             y = c.send(None)
             check(asyncio.isfuture(y), f"{script[0]!r}: yielded {y!r}, "
-                                       f"not an asyncio future")
+                                       f"which asyncio.isfuture() rejects")
             check(y.get_loop() is running,
-                  "the yielded future belongs to another loop")
+                  "the yielded waiter belongs to another loop")
             check(getattr(y, "_asyncio_future_blocking", None) is True,
-                  "_asyncio_future_blocking is not set on the yielded future")
+                  "_asyncio_future_blocking is not set on the yielded waiter")
             if script[0] != "pending":
                 y._asyncio_future_blocking = False
                 await settle(y)
             eq(finishes(c.send, None), 1, "result")
+    loop.run(main)
+
+
+@clause("pending.waiter-variant", runtimes=ASYNCIO_FAMILY)
+def waiter_variant(yp, loop):
+    """The declared asyncio_waiter: a loop future, or an object of the
+    implementation's own type (never a Future in disguise)."""
+    async def main():
+        c = yp.scripted(["pending", ("ready", 1)])
+        y = c.send(None)
+        if variant("asyncio_waiter") == "loop_future":
+            check(isinstance(y, asyncio.Future),
+                  f"asyncio_waiter=loop_future, but the coroutine yielded "
+                  f"{type(y).__qualname__}, not an asyncio.Future")
+        else:
+            check(not isinstance(y, asyncio.Future),
+                  f"asyncio_waiter=future_protocol, but the coroutine "
+                  f"yielded an asyncio.Future ({type(y).__qualname__})")
+        eq(finishes(c.send, None), 1, "result")
+    loop.run(main)
+
+
+async def _called_back(waiter, what):
+    """Add a done callback to waiter; return (calls, the running loop's
+    future that the first call resolves).  Each call records (argument,
+    the context's marker)."""
+    calls = []
+    marked = asyncio.get_running_loop().create_future()
+
+    def cb(arg):
+        calls.append((arg, _MARK.get(None)))
+        if not marked.done():
+            marked.set_result(None)
+    ctx = contextvars.copy_context()
+    ctx.run(_MARK.set, what)
+    waiter.add_done_callback(cb, context=ctx)
+    return calls, marked, cb
+
+
+_MARK = contextvars.ContextVar("yp_conformance_mark")
+
+
+@clause("pending.waiter-protocol", runtimes=ASYNCIO_FAMILY)
+def waiter_protocol_wake(yp, loop):
+    """A woken waiter: pending, then done with result None; callbacks run
+    once, through the loop, with the waiter, in their own context."""
+    from asyncio import InvalidStateError
+
+    async def main():
+        c = yp.scripted([("wake_after", LATER), ("ready", 2)])
+        y = c.send(None)
+        with about("pending.waiter-protocol"):
+            check(not y.done() and not y.cancelled(),
+                  "a pending waiter says it is done or cancelled")
+            raises(InvalidStateError, y.result, what="result() while pending")
+            raises(InvalidStateError, y.exception,
+                   what="exception() while pending")
+            calls, marked, cb = await _called_back(y, "wake")
+            removed = []
+            y.add_done_callback(removed.append)
+            eq(y.remove_done_callback(removed.append), 1,
+               "remove_done_callback's count")
+            eq(y.remove_done_callback(removed.append), 0,
+               "remove_done_callback's count, the second time")
+            y._asyncio_future_blocking = False
+            await asyncio.wait_for(marked, WAIT)
+            await ticks()
+            eq(calls, [(y, "wake")], "callback calls (argument, context)")
+            eq(removed, [], "a removed callback was called")
+            check(y.done() and not y.cancelled(),
+                  "a woken waiter is not done, or says it is cancelled")
+            same(y.result(), None, "result() of a woken waiter")
+            same(y.exception(), None, "exception() of a woken waiter")
+            late, marked2, _ = await _called_back(y, "late")
+            await asyncio.wait_for(marked2, WAIT)
+            eq(late, [(y, "late")], "a callback added after the wake")
+            eq(y.cancel(), False, "cancel() of a woken waiter")
+        eq(finishes(c.send, None), 2, "result")
+    loop.run(main)
+
+
+@clause("pending.waiter-protocol", runtimes=ASYNCIO_FAMILY)
+def waiter_protocol_cancel(yp, loop):
+    """cancel(msg) ends a pending wait once, by position or keyword; the
+    wake that follows changes nothing."""
+    from asyncio import CancelledError
+
+    async def main():
+        for how in ("positional", "keyword"):
+            p = yp.Probe()
+            c = yp.scripted([("wake_after", LATER), ("ready", 3)], p)
+            y = c.send(None)
+            calls, marked, _ = await _called_back(y, how)
+            with about("pending.waiter-protocol"):
+                ok = y.cancel("why") if how == "positional" \
+                    else y.cancel(msg="why")
+                eq(ok, True, f"cancel() ({how}) of a pending waiter")
+                eq(y.cancel("again"), False, "a second cancel()")
+                check(y.done() and y.cancelled(),
+                      "a cancelled waiter is not done, or not cancelled")
+                for what in ("result", "exception"):
+                    e = raises(CancelledError, getattr(y, what),
+                               what=f"{what}() of a cancelled waiter")
+                    eq(e.args, ("why",), f"{what}()'s CancelledError args")
+                await asyncio.wait_for(marked, WAIT)
+                await asyncio.sleep(LATER * 3)     # the wake comes and goes
+                await ticks()
+                eq(calls, [(y, how)], "callback calls after cancel and wake")
+                check(y.cancelled(), "the wake after cancel() changed it")
+            c.close()
+            collect()
+            check(p.dropped, "future not dropped by close()")
     loop.run(main)
 
 

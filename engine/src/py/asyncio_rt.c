@@ -2,12 +2,14 @@
  * asyncio_rt.c -- the asyncio runtime (also uvloop and anyio's asyncio
  * backend, which use asyncio's Future and Task).
  *
- * On a real Pending the coroutine yields a fresh loop future (created
- * lazily with loop.create_future(), so uvloop's loop works unchanged) with
- * _asyncio_future_blocking set, exactly what `yield from future` does.
- * The Task adds its wakeup callback to that future; resolving it (hub.c)
- * resumes the Task, which sends into us again.  Woken during the poll, the
- * coroutine yields None: the Task's "run me again next iteration".
+ * On a real Pending the coroutine yields a waiter (waiter.c): an object
+ * of the running loop that follows asyncio's Future protocol, with
+ * _asyncio_future_blocking set, which the Task treats as it treats the
+ * loop future of `yield from future`.  The Task adds its wakeup callback
+ * to it; resolving it (hub.c) schedules that callback, and the Task sends
+ * into us again.  Woken during the poll, the coroutine yields None: the
+ * Task's "run me again next iteration".  Both need a running loop only
+ * for a real Pending.
  */
 #include "pyglue.h"
 
@@ -16,8 +18,6 @@
 /* This file's state; strong references, NULL outside init..fini. */
 static struct {
     PyObject *get_running_loop;     /* asyncio.events._get_running_loop */
-    PyObject *str_create_future;
-    PyObject *str_blocking;         /* "_asyncio_future_blocking" */
 } ast;
 
 int
@@ -29,23 +29,13 @@ yp__asyncio_init(void)
     }
     ast.get_running_loop = PyObject_GetAttrString(events, "_get_running_loop");
     Py_DECREF(events);
-    if (ast.get_running_loop == NULL
-        || (ast.str_create_future = PyUnicode_InternFromString(
-                "create_future")) == NULL
-        || (ast.str_blocking = PyUnicode_InternFromString(
-                "_asyncio_future_blocking")) == NULL)
-    {
-        return -1;
-    }
-    return 0;
+    return ast.get_running_loop != NULL ? 0 : -1;
 }
 
 void
 yp__asyncio_fini(void)
 {
     Py_CLEAR(ast.get_running_loop);
-    Py_CLEAR(ast.str_create_future);
-    Py_CLEAR(ast.str_blocking);
 }
 
 /* The default runtime: never asked (coroutine.c falls back to it). */
@@ -79,15 +69,8 @@ asyncio_suspend(yp__wait_t *w)
         PyErr_SetString(PyExc_RuntimeError, "no running event loop");
         return NULL;
     }
-    /* The hub caches the loop's bound create_future (one lookup per
-     * loop instead of one per suspension). */
-    yp__hub_t *hub = yp__hub_for_loop(loop);
-    fut = hub != NULL ? yp__hub_create_future(hub)
-                      : PyObject_CallMethodNoArgs(loop, ast.str_create_future);
+    fut = yp__waiter_new(loop);
     if (fut == NULL) {
-        goto error;
-    }
-    if (PyObject_SetAttr(fut, ast.str_blocking, Py_True) < 0) {
         goto error;
     }
     Py_XSETREF(w->loop, loop);   /* steals loop */

@@ -3,15 +3,15 @@
  * asyncio event loop and one per trio run, batching the wakes of foreign
  * threads.
  *
- * Delivery resolves the loop future the coroutine yielded:
- *  - on the loop's own thread (the GIL is then ours): fut.set_result(None)
- *    directly.  set_result only schedules callbacks with call_soon, so no
- *    user code runs inside the waker, and it skips the self-pipe write that
+ * Delivery resolves the waiter the coroutine yielded (waiter.c):
+ *  - on the loop's own thread (the GIL is then ours): directly.  That only
+ *    schedules the Task's wakeup with call_soon, so no user code runs
+ *    inside the waker, and it skips the self-pipe write that
  *    call_soon_threadsafe does;
- *  - from any other thread: loop.call_soon_threadsafe(release_waiter, fut),
- *    as PyO3 does.  The task may have been cancelled (and the future with
- *    it) in the meantime, so release_waiter treats a future that is
- *    already done as delivered (see there).
+ *  - from any other thread: loop.call_soon_threadsafe(release_waiter,
+ *    waiter), as PyO3 does with its loop future.  The task may have been
+ *    cancelled (and the waiter with it) in the meantime: resolving a
+ *    waiter that is done does nothing.
  * A closed loop swallows the wake (checked first: uvloop does not raise
  * "Event loop is closed" from call_soon_threadsafe).
  *
@@ -47,43 +47,30 @@ static struct {
     yp__hub_t *token_cache;         /* borrowed: the last token's hub;
                                      * reset by the hub when it goes */
     PyObject *release_waiter;       /* C function, see below */
-    PyObject *invalid_state_error;  /* asyncio.InvalidStateError */
-    PyObject *base_create_future;   /* BaseEventLoop.create_future */
-    PyObject *future_type;          /* asyncio.futures.Future */
-    PyObject *functools_partial;
     PyObject *str_hub_attr;         /* "_yieldpoint_wakehub" */
     PyObject *str_drain;            /* "_drain" */
-    PyObject *str_create_future;
     PyObject *str_call_soon_threadsafe;
-    PyObject *str_set_result;
     PyObject *str_is_closed;
     PyObject *str_run_sync_soon;
 } hst;
 
-/* release_waiter(fut): resolve fut unless something else already did.
- * set_result on a done (cancelled) future raises InvalidStateError, which
- * is exactly "already resolved"; asking fut.done() first would cost a
- * second method call on every wake to save one on a rare path. */
+/* release_waiter(waiter): the wake, on the loop's thread.  A waiter
+ * cancelled meanwhile stays as it is. */
 static PyObject *
-release_waiter(PyObject *module, PyObject *fut)
+release_waiter(PyObject *module, PyObject *waiter)
 {
-    if (hst.str_set_result == NULL) {
-        Py_RETURN_NONE;   /* torn down */
+    if (!yp__waiter_check(waiter)) {
+        Py_RETURN_NONE;   /* torn down (or not ours: never scheduled) */
     }
-    PyObject *r = PyObject_CallMethodOneArg(fut, hst.str_set_result, Py_None);
-    if (r == NULL) {
-        if (!PyErr_ExceptionMatches(hst.invalid_state_error)) {
-            return NULL;
-        }
-        PyErr_Clear();
-        Py_RETURN_NONE;
+    if (yp__waiter_resolve(waiter) < 0) {
+        return NULL;
     }
-    return r;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef release_waiter_def = {
     "_release_waiter", release_waiter, METH_O,
-    "_release_waiter(fut)\n--\n\nResolve fut with None unless it is done.",
+    "_release_waiter(waiter)\n--\n\nEnd the wait unless it ended.",
 };
 
 static int
@@ -103,13 +90,12 @@ yp__hub_deliver(yp__wait_t *w)
 {
     PyObject *fut, *loop, *r = NULL;
 
-    if (hst.str_set_result == NULL || w->yielded == NULL) {
+    if (hst.release_waiter == NULL || w->yielded == NULL) {
         return;
     }
-    /* Beware: re-entrancy.  set_result and call_soon_threadsafe run Python
+    /* Beware: re-entrancy.  call_soon and call_soon_threadsafe run Python
      * code (loop methods, maybe a subclass's), which could resume or free
-     * this coroutine and replace its loop future.  Hold our own
-     * references. */
+     * this coroutine and replace its waiter.  Hold our own references. */
     fut = Py_NewRef(w->yielded);
     loop = Py_NewRef(w->loop);
     if (w->thread == PyThread_get_thread_ident()) {
@@ -143,8 +129,7 @@ struct yp__hub_s {
     PyObject_HEAD
     yp__wakeq_t *q;          /* owned ref */
     PyObject *loop;          /* strong: the asyncio loop or the TrioToken */
-    PyObject *create_future; /* strong: loop.create_future, bound once;
-                              * NULL for a trio run */
+    int asyncio;             /* serves an asyncio loop (else a trio run) */
     PyObject *submit;        /* strong: the loop's thread-safe door, bound:
                               * call_soon_threadsafe or run_sync_soon */
 };
@@ -190,7 +175,6 @@ Hub_traverse(PyObject *op, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(((yp__hub_t *)op)->loop);
-    Py_VISIT(((yp__hub_t *)op)->create_future);
     Py_VISIT(((yp__hub_t *)op)->submit);
     return 0;
 }
@@ -203,7 +187,7 @@ hub_unregister(yp__hub_t *self)
     if (hst.token_cache == self) {
         hst.token_cache = NULL;
     }
-    if (self->create_future != NULL || self->loop == NULL
+    if (self->asyncio || self->loop == NULL
         || hst.token_hubs == NULL)
     {
         return;   /* an asyncio hub, or already out */
@@ -225,7 +209,6 @@ Hub_clear(PyObject *op)
 {
     hub_unregister((yp__hub_t *)op);
     Py_CLEAR(((yp__hub_t *)op)->loop);
-    Py_CLEAR(((yp__hub_t *)op)->create_future);
     Py_CLEAR(((yp__hub_t *)op)->submit);
     return 0;
 }
@@ -278,36 +261,19 @@ yp__hub_init(void)
         || (hst.str_hub_attr = PyUnicode_InternFromString(
                 "_yieldpoint_wakehub")) == NULL
         || (hst.str_drain = PyUnicode_InternFromString("_drain")) == NULL
-        || (hst.str_create_future = PyUnicode_InternFromString(
-                "create_future")) == NULL
         || (hst.str_call_soon_threadsafe = PyUnicode_InternFromString(
                 "call_soon_threadsafe")) == NULL
-        || (hst.str_set_result = PyUnicode_InternFromString("set_result"))
-               == NULL
         || (hst.str_is_closed = PyUnicode_InternFromString("is_closed"))
                == NULL
         || (hst.str_run_sync_soon = PyUnicode_InternFromString(
                 "run_sync_soon")) == NULL
         || (hst.token_hubs = PyDict_New()) == NULL
         || (hst.release_waiter = PyCFunction_New(&release_waiter_def, NULL))
-               == NULL
-        || (hst.invalid_state_error = yp__import_attr("asyncio.exceptions",
-                                                  "InvalidStateError"))
-               == NULL
-        || (hst.future_type = yp__import_attr("asyncio.futures", "Future"))
-               == NULL
-        || (hst.functools_partial = yp__import_attr("functools", "partial"))
                == NULL)
     {
         return -1;
     }
-    PyObject *base = yp__import_attr("asyncio.base_events", "BaseEventLoop");
-    if (base == NULL) {
-        return -1;
-    }
-    hst.base_create_future = PyObject_GetAttr(base, hst.str_create_future);
-    Py_DECREF(base);
-    return hst.base_create_future != NULL ? 0 : -1;
+    return 0;
 }
 
 void
@@ -320,56 +286,19 @@ yp__hub_fini(void)
     Py_CLEAR(hst.token_hubs);
     Py_CLEAR(hst.hub_type);
     Py_CLEAR(hst.release_waiter);
-    Py_CLEAR(hst.invalid_state_error);
-    Py_CLEAR(hst.base_create_future);
-    Py_CLEAR(hst.future_type);
-    Py_CLEAR(hst.functools_partial);
     Py_CLEAR(hst.str_hub_attr);
     Py_CLEAR(hst.str_drain);
-    Py_CLEAR(hst.str_create_future);
     Py_CLEAR(hst.str_call_soon_threadsafe);
-    Py_CLEAR(hst.str_set_result);
     Py_CLEAR(hst.str_is_closed);
     Py_CLEAR(hst.str_run_sync_soon);
 }
 
-/* What creates this loop's futures.  BaseEventLoop.create_future is a
- * Python method whose whole body is `return futures.Future(loop=self)`:
- * when the loop does not override it, call that class directly with the
- * loop bound (functools.partial), saving a Python frame per suspension.
- * Otherwise (uvloop, user loops) use the loop's own bound method. */
-static PyObject *
-hub_future_factory(PyObject *loop)
-{
-    PyObject *meth = PyObject_GetAttr((PyObject *)Py_TYPE(loop),
-                                      hst.str_create_future);
-    if (meth == NULL) {
-        return NULL;
-    }
-    int is_base = meth == hst.base_create_future;
-    Py_DECREF(meth);
-    if (!is_base) {
-        return PyObject_GetAttr(loop, hst.str_create_future);
-    }
-    PyObject *kwargs = Py_BuildValue("{sO}", "loop", loop);
-    if (kwargs == NULL) {
-        return NULL;
-    }
-    PyObject *args = PyTuple_Pack(1, hst.future_type);
-    PyObject *partial = args == NULL ? NULL
-        : PyObject_Call(hst.functools_partial, args, kwargs);
-    Py_XDECREF(args);
-    Py_DECREF(kwargs);
-    return partial;
-}
-
 /* A new hub for `loop` (new ref), or NULL with an exception.  Steals
- * `create_future` (NULL for trio) and `submit`. */
+ * `submit`. */
 static yp__hub_t *
-hub_new(PyObject *loop, PyObject *create_future, PyObject *submit)
+hub_new(PyObject *loop, int asyncio, PyObject *submit)
 {
     if (submit == NULL || hst.hub_type == NULL) {
-        Py_XDECREF(create_future);
         Py_XDECREF(submit);
         return NULL;
     }
@@ -380,14 +309,13 @@ hub_new(PyObject *loop, PyObject *create_future, PyObject *submit)
         if (q != NULL) {
             yp__wakeq_decref(q);
         }
-        Py_XDECREF(create_future);
         Py_DECREF(submit);
         return (yp__hub_t *)(PyErr_Occurred() ? NULL : PyErr_NoMemory());
     }
     q->owner = hub;
     hub->q = q;
     hub->loop = Py_NewRef(loop);
-    hub->create_future = create_future;
+    hub->asyncio = asyncio;
     hub->submit = submit;
     PyObject_GC_Track(hub);
     return hub;
@@ -416,10 +344,8 @@ yp__hub_for_loop(PyObject *loop)
         return NULL;
     }
     if (found == NULL) {
-        PyObject *create_future = hub_future_factory(loop);
-        yp__hub_t *fresh = create_future == NULL ? NULL
-            : hub_new(loop, create_future,
-                      PyObject_GetAttr(loop, hst.str_call_soon_threadsafe));
+        yp__hub_t *fresh = hub_new(
+            loop, 1, PyObject_GetAttr(loop, hst.str_call_soon_threadsafe));
         if (fresh == NULL) {
             PyErr_Clear();
             return NULL;
@@ -462,7 +388,7 @@ yp__hub_for_token(PyObject *token)
     if (PyErr_Occurred()) {
         return NULL;
     }
-    hub = hub_new(token, NULL, PyObject_GetAttr(token, hst.str_run_sync_soon));
+    hub = hub_new(token, 0, PyObject_GetAttr(token, hst.str_run_sync_soon));
     if (hub == NULL) {
         return NULL;
     }
@@ -521,7 +447,7 @@ hub_submit(yp__hub_t *hub)
     if (hub->submit == NULL) {
         return 0;   /* cleared by the collector */
     }
-    if (hub->create_future != NULL) {
+    if (hub->asyncio) {
         /* asyncio: uvloop does not raise "Event loop is closed" from
          * call_soon_threadsafe, so ask first. */
         PyObject *closed = PyObject_CallMethodNoArgs(hub->loop,
@@ -570,12 +496,6 @@ hub_schedule(yp__wakeq_t *q)
         hub_take_all(q, 0);
     }
     PyGILState_Release(g);
-}
-
-PyObject *
-yp__hub_create_future(yp__hub_t *hub)
-{
-    return PyObject_CallNoArgs(hub->create_future);
 }
 
 int

@@ -13,6 +13,7 @@
  *   coroutine.c   the coroutine type; picks a runtime per coroutine
  *   asyncio_rt.c  trio_rt.c     the runtimes (yp__runtime_t below)
  *   hub.c         asyncio's wake delivery; the foreign-wake hubs
+ *   waiter.c      what asyncio's Task waits on (asyncio's Future protocol)
  *   future.c cancel.c borrow.c detach.c select.c sleep.c    futures
  *
  * Each file owns its state (file-static) and clears it in its own fini.
@@ -37,7 +38,7 @@ typedef struct yp__runtime_s yp__runtime_t;
 typedef struct yp__wait_s {
     const yp__runtime_t *rt;   /* of the first yield; NULL before it */
     PyObject *yielded;         /* strong: what we yielded to wait (asyncio
-                                * future, trio WaitTaskRescheduled) or NULL */
+                                * waiter, trio WaitTaskRescheduled) or NULL */
     PyObject *loop;            /* strong: asyncio loop, trio's hub (which
                                 * holds the TrioToken), or NULL */
     PyObject *task;            /* strong: the trio task while it waits;
@@ -108,6 +109,23 @@ int yp__trio_init(void);
 void yp__trio_fini(void);
 
 /* ---------------------------------------------------------------------
+ * asyncio's waiter (waiter.c): what a coroutine yields to asyncio on a
+ * real Pending, in place of a loop future.  One per wait.
+ */
+int yp__waiter_init(void);
+void yp__waiter_fini(void);
+/* A new pending waiter of `loop` with _asyncio_future_blocking set (new
+ * ref), or NULL with an exception. */
+PyObject *yp__waiter_new(PyObject *loop /* borrowed */);
+/* Non-zero if `obj` is a waiter. */
+int yp__waiter_check(PyObject *obj /* borrowed */);
+/* The wake: end a pending wait with result None, scheduling its done
+ * callbacks with loop.call_soon (the Task's wakeup).  A waiter that is
+ * already done (cancelled) is left alone.  Loop thread, GIL held; 0, or
+ * -1 with an exception (call_soon failed). */
+int yp__waiter_resolve(PyObject *waiter /* borrowed */);
+
+/* ---------------------------------------------------------------------
  * asyncio's wake delivery and the wake hubs (hub.c): one hub per asyncio
  * loop or trio run batches the wakes of foreign threads.  A drain
  * delivers each queued coroutine through its runtime's deliver, on the
@@ -119,9 +137,7 @@ void yp__hub_fini(void);
 /* The loop's hub (borrowed; cached), or NULL (no exception) if the loop
  * cannot hold one. */
 yp__hub_t *yp__hub_for_loop(PyObject *loop /* borrowed */);
-/* loop.create_future() through the hub's cached factory (new ref). */
-PyObject *yp__hub_create_future(yp__hub_t *hub);
-/* Resolve the record's loop future: directly on the loop thread, else
+/* Resolve the record's waiter: directly on the loop thread, else
  * through call_soon_threadsafe.  Never raises. */
 void yp__hub_deliver(yp__wait_t *w);
 /* Before arming: record the loop thread and bind the waker to its loop's

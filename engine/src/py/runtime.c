@@ -26,12 +26,14 @@ state_fini(void)
     yp__trio_fini();
     yp__asyncio_fini();
     yp__hub_fini();
+    yp__waiter_fini();
 }
 
 static int
 state_init(void)
 {
-    if (yp__hub_init() < 0 || yp__asyncio_init() < 0 || yp__trio_init() < 0
+    if (yp__waiter_init() < 0 || yp__hub_init() < 0
+        || yp__asyncio_init() < 0 || yp__trio_init() < 0
         || yp__coroutine_init() < 0)
     {
         state_fini();

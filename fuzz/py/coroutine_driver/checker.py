@@ -50,8 +50,10 @@ def describe(res):
 
 
 def is_loop_future(v):
-    return isinstance(v, asyncio.Future) and \
-        getattr(v, "_asyncio_future_blocking", False)
+    """What a real Pending yields under asyncio: the engine's waiter, an
+    object with asyncio's Future protocol (asyncio.isfuture)."""
+    return asyncio.isfuture(v) and \
+        getattr(v, "_asyncio_future_blocking", False) is True
 
 
 def expect(w, si, what, res, want):
