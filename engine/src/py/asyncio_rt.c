@@ -75,7 +75,6 @@ asyncio_suspend(yp__wait_t *w)
     }
     Py_XSETREF(w->loop, loop);   /* steals loop */
     Py_XSETREF(w->yielded, Py_NewRef(fut));
-    w->thread = PyThread_get_thread_ident();
     return fut;
 
 error:

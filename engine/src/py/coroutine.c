@@ -141,7 +141,7 @@ coro_notify(yp__taskwaker_t *tw)
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         PyObject *owner = Py_NewRef(yp__wait_owner(w));
-        w->rt->deliver(w);   /* runs Python code: owner held */
+        w->rt->deliver(w, tw);   /* runs Python code: owner held */
         Py_DECREF(owner);
         PyErr_Restore(type, value, tb);
     }
@@ -818,7 +818,6 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
     self->cr_wait.yielded = NULL;
     self->cr_wait.loop = NULL;
     self->cr_wait.task = NULL;
-    self->cr_wait.thread = 0;
     self->cr_cancel = cancel != NULL ? yp_cancel_incref(cancel) : NULL;
     self->cr_name = name != NULL ? name : "<yieldpoint>";
     self->cr_qualname = qualname != NULL ? qualname : self->cr_name;

@@ -86,7 +86,7 @@ loop_is_closed(PyObject *loop)
 }
 
 void
-yp__hub_deliver(yp__wait_t *w)
+yp__hub_deliver(yp__wait_t *w, yp__taskwaker_t *tw)
 {
     PyObject *fut, *loop, *r = NULL;
 
@@ -98,7 +98,9 @@ yp__hub_deliver(yp__wait_t *w)
      * this coroutine and replace its waiter.  Hold our own references. */
     fut = Py_NewRef(w->yielded);
     loop = Py_NewRef(w->loop);
-    if (w->thread == PyThread_get_thread_ident()) {
+    if (__atomic_load_n(&tw->link.loop_thread, __ATOMIC_RELAXED)
+        == PyThread_get_thread_ident())
+    {
         r = release_waiter(NULL, fut);
     }
     else {
@@ -155,7 +157,7 @@ hub_take_all(yp__wakeq_t *q, int deliver)
             && yp__taskwaker_state(tw) == YP__TW_FIRED)
         {
             PyObject *owner = Py_NewRef(yp__wait_owner(w));
-            w->rt->deliver(w);   /* runs Python code: owner held */
+            w->rt->deliver(w, tw);   /* runs Python code: owner held */
             Py_DECREF(owner);
         }
         yp_waker_drop(link->waker);
@@ -413,7 +415,8 @@ yp__hub_loop(PyObject *hub)
 static void
 hub_bind(yp__hub_t *hub, yp__wait_t *w, yp__taskwaker_t *tw)
 {
-    __atomic_store_n(&tw->link.loop_thread, w->thread, __ATOMIC_RELAXED);
+    __atomic_store_n(&tw->link.loop_thread, PyThread_get_thread_ident(),
+                     __ATOMIC_RELAXED);
     if (tw->link.wakeq == NULL && hub != NULL) {
         /* Published by the arm's release CAS. */
         yp__wakeq_bind(&tw->link, hub->q);
@@ -424,7 +427,8 @@ void
 yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
 {
     if (tw->link.wakeq != NULL || w->loop == NULL) {
-        __atomic_store_n(&tw->link.loop_thread, w->thread, __ATOMIC_RELAXED);
+        __atomic_store_n(&tw->link.loop_thread, PyThread_get_thread_ident(),
+                         __ATOMIC_RELAXED);
         return;   /* bound for life at the first arm */
     }
     hub_bind(yp__hub_for_loop(w->loop), w, tw);

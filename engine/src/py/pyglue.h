@@ -43,7 +43,9 @@ typedef struct yp__wait_s {
                                 * holds the TrioToken), or NULL */
     PyObject *task;            /* strong: the trio task while it waits;
                                 * NULL once rescheduled or aborted */
-    unsigned long thread;      /* thread that suspended */
+    /* The thread that suspended is not kept here: only a task waker can
+     * wake, so it lives in the waker's link (link.loop_thread, set by
+     * bind at every arm), 8 bytes less per coroutine. */
 } yp__wait_t;
 
 typedef struct {
@@ -77,10 +79,13 @@ yp__wait_owner(yp__wait_t *w)
  *             soon" (new ref).
  *  suspend    after a PENDING poll: create what to yield (new ref) and
  *             fill the record.  NULL + exception when nothing runs here.
- *  bind       (may be NULL) before arming: attach the task waker to the
- *             runtime's foreign-wake queue.
- *  deliver    after the task waker fired: make the driving task poll
- *             again.  Never raises (reports unraisable).
+ *  bind       before arming: record the loop's thread in the task
+ *             waker's link and attach it to the runtime's foreign-wake
+ *             queue.
+ *  deliver    after the task waker `tw` fired: make the driving task
+ *             poll again (directly if called on tw's loop thread, else
+ *             through the library's thread-safe door).  Never raises
+ *             (reports unraisable).
  *  unwrap     (may be NULL) interpret a non-None value sent in: 0 a poll,
  *             1 a throw of *exc (new ref), -1 error.
  *  release    forget the wait target (a new poll begins).
@@ -91,7 +96,7 @@ struct yp__runtime_s {
     PyObject *(*yield_now)(yp__wait_t *w);
     PyObject *(*suspend)(yp__wait_t *w);
     void (*bind)(yp__wait_t *w, yp__taskwaker_t *tw);
-    void (*deliver)(yp__wait_t *w);
+    void (*deliver)(yp__wait_t *w, yp__taskwaker_t *tw);
     int (*unwrap)(yp__wait_t *w, PyObject *sent, PyObject **exc);
     void (*release)(yp__wait_t *w);
     void (*clear)(yp__wait_t *w);
@@ -139,7 +144,7 @@ void yp__hub_fini(void);
 yp__hub_t *yp__hub_for_loop(PyObject *loop /* borrowed */);
 /* Resolve the record's waiter: directly on the loop thread, else
  * through call_soon_threadsafe.  Never raises. */
-void yp__hub_deliver(yp__wait_t *w);
+void yp__hub_deliver(yp__wait_t *w, yp__taskwaker_t *tw);
 /* Before arming: record the loop thread and bind the waker to its loop's
  * queue (once). */
 void yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw);
@@ -168,11 +173,11 @@ typedef struct yp__coro_s {
     yp_waker_t cr_inline;          /* the waker a poll sees until then */
     char cr_inline_woken;          /* cr_inline was woken in this poll */
     char cr_finalized;             /* tp_finalize ran: never recycle */
+    yp__proto_t cr_proto;          /* two bytes: in the padding here */
     yp_cancel_t *cr_cancel;        /* owned ref, or NULL */
     const char *cr_name;           /* static */
     const char *cr_qualname;       /* static */
     PyObject *cr_weakreflist;
-    yp__proto_t cr_proto;
 } yp__coro_t;
 
 int yp__coroutine_init(void);

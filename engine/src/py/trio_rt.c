@@ -266,7 +266,6 @@ trio_suspend(yp__wait_t *w)
     Py_XSETREF(w->task, task);
     Py_XSETREF(w->loop, hub);
     Py_XSETREF(w->yielded, Py_NewRef(msg));
-    w->thread = PyThread_get_thread_ident();
     return msg;
 }
 
@@ -322,12 +321,14 @@ rescheduler(PyObject *unused, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static void
-trio_deliver(yp__wait_t *w)
+trio_deliver(yp__wait_t *w, yp__taskwaker_t *tw)
 {
     if (w->task == NULL || w->yielded == NULL) {
         return;   /* aborted, already rescheduled, or not waiting */
     }
-    if (w->thread == PyThread_get_thread_ident()) {
+    if (__atomic_load_n(&tw->link.loop_thread, __ATOMIC_RELAXED)
+        == PyThread_get_thread_ident())
+    {
         PyObject *task = w->task;   /* take it out: one reschedule */
         w->task = NULL;
         reschedule(task);
