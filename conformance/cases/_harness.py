@@ -18,12 +18,14 @@ from . import _runtime, _support
 from ypkit import refleak
 
 CONTRACT_MAJOR = "1"
-CONTRACT = "1.4"         # the adapter contract this suite implements
-# Capabilities a later minor version of the contract added: an adapter that
-# declares an earlier one SKIPs the cases that need them.
-SINCE = {"cancellable_sleep.result": 3}
+CONTRACT = "1.5"         # the adapter contract this suite implements
+# Fixtures and capabilities a later minor version of the contract added: an
+# adapter that declares an earlier one need not have them, and SKIPs the
+# cases that need them.
+SINCE = {"cancellable_sleep.result": 3, "race": 5}
 FIXTURES = ("sleep", "cancellable", "cancellable_sleep", "sleep_loop",
-            "Counter", "counters_dropped", "gil_probe", "Probe", "scripted")
+            "Counter", "counters_dropped", "gil_probe", "Probe", "scripted",
+            "race")
 VARIANTS = {"borrow_timing": ("first_poll", "call"),
             "arg_check": ("call", "first_poll"),
             "asyncio_waiter": ("loop_future", "future_protocol")}
@@ -98,7 +100,8 @@ class Adapter:
                                f"{', '.join(LOOPS)})")
         self.runtimes = tuple(runtimes)
         missing = [f for f in FIXTURES
-                   if not hasattr(module, f) and f not in self.cannot]
+                   if not hasattr(module, f) and f not in self.cannot
+                   and self.minor >= SINCE.get(f, 0)]
         if missing:
             raise HarnessError(f"{where} lacks fixtures {', '.join(missing)} "
                                f"and does not declare them under 'cannot'")

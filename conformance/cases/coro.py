@@ -5,12 +5,13 @@ import inspect
 import ctypes
 import sys
 import warnings
+import weakref
 
 from ypkit import messages
 
 from . import clause
-from ._support import (Fail, check, collect, eq, finishes, raises, reuse_error,
-                       same, steps, suspend, suspended)
+from ._support import (Fail, Skip, check, collect, eq, finishes, raises,
+                       reuse_error, same, steps, suspend, suspended)
 
 
 def _all(yp):
@@ -318,3 +319,150 @@ def am_send(yp):
         check(bool(head.tp_as_async.contents.am_send),
               f"{tp.__qualname__} has no am_send slot")
     _close_all(cs)
+
+
+# --- out of memory -------------------------------------------------------------
+#
+# CPython's own fault injector, _testcapi.set_nomemory(n, n + 1), makes the
+# n-th allocation through the interpreter's allocators (PyMem_*,
+# PyObject_*, raw included) fail and every other one succeed: whatever the
+# implementation is written in, its Python objects come from there.  Each
+# operation runs once per n, so each of its allocations fails once.
+
+OOM_SPAN = 160      # allocations tried per operation (more than any needs)
+
+
+def _testcapi():
+    try:
+        import _testcapi
+    except ImportError:
+        raise Skip("needs CPython's _testcapi (set_nomemory); Debian: "
+                   "libpython3.11-testsuite") from None
+    return _testcapi
+
+
+def _finish(c):
+    """send(None) until the coroutine finishes (a by-hand drive with no
+    allocation of its own); its result."""
+    sys._getframe(1)    # the caller's frame object, now: see CEVAL_LOST
+    try:
+        while True:
+            c.send(None)
+    except StopIteration as e:
+        return e.value
+
+
+# CPython 3.11's own bug: a frame that returns with an exception while its
+# caller has no frame object yet makes one (frame.c, take_ownership); when
+# that allocation fails, the pending exception is cleared, and the eval loop
+# raises SystemError(CEVAL_LOST) -- a debug build aborts on an assertion.
+# The sweeps give their frames their frame objects before anything can
+# fail (sys._getframe); inside a pure-Python adapter's own frames it can
+# still happen, so the message is accepted.  An implementation's C function
+# returning NULL without an exception reads differently ("... returned NULL
+# without setting an exception"): the sweeps call send/throw/close as
+# methods, never through the eval loop, so this hides nothing of theirs.
+CEVAL_LOST = "error return without exception set"
+
+
+def _from_oom(exc):
+    """Whether exc is a MemoryError or came from one (cause or context)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError) or (
+                type(exc) is SystemError and str(exc) == CEVAL_LOST):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _oom_sweep(capi, what, prepare, op):
+    """op(prepare()) once as it is, then for n in OOM_SPAN: prepare()
+    (allocations working) and op(state) with the n-th allocation failing.
+    op must then complete, raise what it raised as it is (StopIteration,
+    the thrown error, ...) or raise MemoryError (possibly as the cause or
+    context of another error); anything else is a failure, with the first
+    n that gave it."""
+    sys._getframe()     # this frame's object, now: see CEVAL_LOST
+    expected = ()
+    try:
+        op(prepare())
+    except Exception as e:      # noqa: B902 -- the outcome to compare with
+        expected = (type(e),)
+    for n in range(OOM_SPAN):
+        state = prepare()
+        got = None
+        capi.set_nomemory(n, n + 1)
+        try:
+            op(state)
+        except expected:
+            pass
+        except Exception as e:      # noqa: B902 -- judged below, hooks off
+            got = e
+        finally:
+            capi.remove_mem_hooks()
+        if got is not None and not _from_oom(got):
+            raise Fail(f"{what}, allocation {n} failing: "
+                       f"{type(got).__name__}: {got} (expected MemoryError"
+                       f"{''.join(f' or {t.__name__}' for t in expected)})")
+
+
+class _Held:
+    """A result to watch with a weak reference."""
+
+
+@clause("coro.out-of-memory")
+def out_of_memory(yp):
+    """Every allocation of a fixture call, a poll, a throw, a close, failing
+    in turn: a clean MemoryError or the normal outcome; afterwards every
+    future made was dropped and every result freed."""
+    capi = _testcapi()
+    made = []
+
+    def watched():
+        """(probe, result, made): op sets made[0] once the coroutine exists
+        (an item store allocates nothing).  Only those are checked: a call
+        that failed before making one is the interpreter's business."""
+        s = (yp.Probe(), _Held(), [False])
+        made.append((s[0], weakref.ref(s[1]), s[2]))
+        return s
+
+    def scripted(steps):
+        def op(s):
+            c = yp.scripted(steps(s[1]), s[0])
+            s[2][0] = True
+            return _finish(c)
+        return op
+
+    def started(s):
+        c = yp.scripted(["wake", ("ready", s[1])], s[0])
+        s[2][0] = True
+        c.send(None)
+        return c
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _oom_sweep(capi, "Probe()", lambda: None, lambda _: yp.Probe())
+        _oom_sweep(capi, "scripted([ready]) run to the end", watched,
+                   scripted(lambda r: [("ready", r)]))
+        _oom_sweep(capi, "scripted([wake, wake, ready]) run to the end",
+                   watched, scripted(lambda r: ["wake", "wake", ("ready", r)]))
+        _oom_sweep(capi, "scripted([raise]) run to the end", watched,
+                   scripted(lambda r: [("raise", KeyError(r))]))
+        _oom_sweep(capi, "throw() without a handle",
+                   lambda: started(watched()), lambda c: c.throw(KeyError()))
+        _oom_sweep(capi, "close() after a poll", lambda: started(watched()),
+                   lambda c: c.close())
+        _oom_sweep(capi, "throw() into a handle", lambda: yp.cancellable(),
+                   lambda c: c.throw(KeyError()))
+        _oom_sweep(capi, "cancellable_sleep(30) made and closed",
+                   lambda: None, lambda _: yp.cancellable_sleep(30).close())
+        _oom_sweep(capi, "Counter().get() run to the end", lambda: None,
+                   lambda _: _finish(yp.Counter(3).get()))
+    collect()
+    made = [(p, r) for p, r, flag in made if flag[0]]
+    eq([p for p, _ in made if not p.dropped], [],
+       "probes of futures not dropped once allocations work again")
+    eq(sum(r() is not None for _, r in made), 0,
+       "results still alive once allocations work again")

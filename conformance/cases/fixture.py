@@ -1,11 +1,13 @@
 """The adapter contract's fixtures and their argument checking."""
+import importlib.util
+import math
 import time
 
 from ypkit import messages
 
 from . import clause
-from ._support import (Skip, check, eq, raises, run_by_hand, same, steps,
-                       variant)
+from ._support import (Skip, check, collect, eq, raises, run_by_hand, same,
+                       steps, variant)
 
 
 @clause("fixture.sleep")
@@ -34,6 +36,28 @@ def cancellable_sleep_result(yp, loop):
          "cancellable_sleep(0.01, r)")
     same(loop.run(lambda: yp.cancellable_sleep(0.01, result=None)), None,
          "cancellable_sleep(0.01, result=None)")
+
+
+@clause("fixture.race", requires=("race",))
+def race(yp, loop):
+    """The winner's index and its result (the same object), whichever
+    branch wins; the argument checks."""
+    a, b = object(), object()
+    eq(loop.run(lambda: yp.race((0.01, a), (30, b))), (0, a),
+       "race((0.01, a), (30, b))")
+    eq(loop.run(lambda: yp.race((30, a), (0.01, b), (30, None))), (1, b),
+       "race((30, a), (0.01, b), (30, None))")
+    i, r = loop.run(lambda: yp.race((0, b)))
+    same(r, b, "race((0, b))'s result")
+    eq(i, 0, "race((0, b))'s index")
+    for exc, what, sleeps in (
+            (ValueError, "race()", ()),
+            (ValueError, "race((-1, 0))", ((-1, 0),)),
+            (ValueError, "race((0, 0), (nan, 0))", ((0, 0), (math.nan, 0))),
+            (TypeError, "race(0.5)", (0.5,)),
+            (TypeError, "race((1, 2, 3))", ((1, 2, 3),)),
+            (TypeError, "race(('x', 0))", (("x", 0),))):
+        _refused(exc, lambda: yp.race(*sleeps), what)
 
 
 @clause("fixture.counter")
@@ -134,3 +158,25 @@ def script_exhausted(yp, way, loop):
     raises(RuntimeError, run_by_hand, loop, c, message=messages.EXHAUSTED,
            what="polling past the script")
     check(p.dropped, "future not dropped after the error")
+
+
+@clause("fixture.module-instances")
+def module_instances(yp):
+    """A second module object of the adapter, from its spec (what a second
+    interpreter, or importlib.util.module_from_spec, makes): refused with
+    ImportError, or working; either way dropping it leaves nothing behind
+    (the refleak mode repeats this and counts)."""
+    spec = getattr(yp, "__spec__", None)
+    if spec is None or spec.loader is None:
+        raise Skip("the adapter module has no import spec to load it from")
+    try:
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+    except ImportError:
+        return
+    p = m.Probe()
+    result, _ = run_by_hand(None, m.scripted(["wake", ("ready", 7)], p))
+    eq(result, 7, "a scripted coroutine of the second module object")
+    check(p.dropped, "its future was not dropped")
+    del m, p
+    collect()

@@ -444,21 +444,18 @@ def gc_frees_everything(yp, loop):
     eq(alive, [], "step arguments still alive after the coroutine was dropped")
 
 
-@clause("throw.gc-drops", requires=("cancellable_sleep.result",))
-def gc_sleep_result_cycle(yp, loop):
-    """A sleep's result that refers back to its coroutine (coroutine ->
-    select -> sleep -> result -> coroutine): the cycle is collected, fresh
-    or suspended, and the result freed -- which needs the collector to see
-    the result through the sleep inside the select."""
+def _result_cycle(loop, make):
+    """Leave coroutines whose future holds a result that refers back to
+    them (``make(box)`` -> coroutine), fresh and suspended; after a
+    collection every result must be freed."""
     refs = []
 
     def leave(start):
         box = _Box()
-        c = yp.cancellable_sleep(30, box)
-        box.coro = c
+        box.coro = make(box)
         refs.append((weakref.ref(box), f"started: {start}"))
         if start:
-            check(suspended(c.send(None)), "the first poll should pend")
+            check(suspended(box.coro.send(None)), "the first poll should pend")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -469,7 +466,24 @@ def gc_sleep_result_cycle(yp, loop):
     loop.run(main)
     collect()
     alive = [what for ref, what in refs if ref() is not None]
-    eq(alive, [], "sleep results in a cycle still alive after collection")
+    eq(alive, [], "results in a cycle still alive after collection")
+
+
+@clause("throw.gc-drops", requires=("cancellable_sleep.result",))
+def gc_sleep_result_cycle(yp, loop):
+    """A sleep's result that refers back to its coroutine (coroutine ->
+    select -> sleep -> result -> coroutine): the cycle is collected, fresh
+    or suspended, and the result freed -- which needs the collector to see
+    the result through the sleep inside the select."""
+    _result_cycle(loop, lambda box: yp.cancellable_sleep(30, box))
+
+
+@clause("throw.gc-drops", requires=("race",))
+def gc_race_result_cycle(yp, loop):
+    """As gc_sleep_result_cycle, through the *second* branch of a select
+    (race: coroutine -> select -> second sleep -> result -> coroutine),
+    the first holding a result too: the collector must see every branch."""
+    _result_cycle(loop, lambda box: yp.race((30, _Box()), (30, box)))
 
 
 @clause("throw.gc-drops")

@@ -11,7 +11,7 @@ cdef extern from *:
     const char *CYTHON_ABI
 
 __yp_conformance__ = {
-    "contract": "1.3",
+    "contract": "1.5",
     "runtimes": ["asyncio", "uvloop", "trio", "anyio-asyncio", "anyio-trio"],
     "implementation": "cython",
     "version": "Cython " + (<bytes>CYTHON_ABI).decode().replace("_", "."),

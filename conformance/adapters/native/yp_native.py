@@ -31,7 +31,7 @@ import time
 import weakref
 
 __yp_conformance__ = {
-    "contract": "1.3",
+    "contract": "1.5",
     "implementation": "native",
     # The implementation is the interpreter's own coroutine type.
     "version": "CPython " + ".".join(map(str, sys.version_info[:3])),
@@ -378,6 +378,44 @@ def sleep_loop():
         except BaseException:
             return count
     return _Drop(_noop).attach(body(), "sleep_loop")
+
+
+def _race_sleep(pair, index):
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise TypeError(f"race(): sleep {index} must be a (seconds, result) "
+                        f"tuple, not {type(pair).__name__}")
+    return _seconds(pair[0], "seconds"), pair[1]
+
+
+def _race_sleeper(wait, ended, index, seconds):
+    time.sleep(seconds)
+    ended[index] = True
+    wait.wake()
+
+
+def race(*sleeps):
+    """(index, result) of the first of the (seconds, result) sleeps to end;
+    no cancel handle.  Every sleep wakes the one task wait, as the branches
+    of a select share the task's waker; the results stay in the body."""
+    pairs = [_race_sleep(pair, i) for i, pair in enumerate(sleeps)]
+    if not pairs:
+        raise ValueError("race() needs one or more sleeps")
+
+    async def body():
+        wait = _Wait()
+        ended = [False] * len(pairs)
+        for i in range(len(pairs)):
+            # Not a closure: Cython's would hold the whole scope, results
+            # included, for as long as the thread sleeps.
+            threading.Thread(target=_race_sleeper,
+                             args=(wait, ended, i, pairs[i][0]),
+                             daemon=True).start()
+        while True:
+            for i in range(len(pairs)):
+                if ended[i]:
+                    return (i, pairs[i][1])
+            await wait
+    return _Drop(_noop).attach(body(), "race")
 
 
 # --- Counter: borrows ---------------------------------------------------------------
