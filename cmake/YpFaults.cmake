@@ -17,6 +17,7 @@ set(YP_PROTOCOL_FAULTS
   CANCEL_DROPS            # throw with a cancel handle drops the future
   TRIO_STALE_RESCHEDULE   # trio abort_fn leaves the wait armed: a queued wake reschedules again
   TRIO_ERROR_UNROUTED     # outcome.Error bypasses the cancel handle
+  WAITER_CANCEL_IGNORED   # the asyncio waiter's cancel() says True, ends nothing
 )
 # Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):
 set(YP_GATE_FAULTS

@@ -367,6 +367,9 @@ Waiter_cancel(PyObject *op, PyObject *const *args, Py_ssize_t nargs,
     if (self->state != WAITER_PENDING) {
         Py_RETURN_FALSE;
     }
+    if (YP_FAULT(WAITER_CANCEL_IGNORED)) {
+        Py_RETURN_TRUE;   /* the Task believes it; nothing wakes it */
+    }
     if (msg != Py_None) {
         Py_XSETREF(self->cancel_msg, Py_NewRef(msg));
     }
