@@ -185,13 +185,14 @@ Waiter_cancelled(PyObject *op, PyObject *unused)
     return PyBool_FromLong(((waiter_t *)op)->state == WAITER_CANCELLED);
 }
 
+/* result() and exception(): the same three outcomes; only the text for
+ * "still pending" differs (asyncio's own). */
 static PyObject *
-Waiter_result(PyObject *op, PyObject *unused)
+waiter_outcome(waiter_t *self, const char *not_ready)
 {
-    waiter_t *self = (waiter_t *)op;
     switch (self->state) {
     case WAITER_PENDING:
-        PyErr_SetString(wst.invalid_state_error, "Result is not ready.");
+        PyErr_SetString(wst.invalid_state_error, not_ready);
         return NULL;
     case WAITER_CANCELLED:
         return raise_cancelled(self);
@@ -201,18 +202,15 @@ Waiter_result(PyObject *op, PyObject *unused)
 }
 
 static PyObject *
+Waiter_result(PyObject *op, PyObject *unused)
+{
+    return waiter_outcome((waiter_t *)op, "Result is not ready.");
+}
+
+static PyObject *
 Waiter_exception(PyObject *op, PyObject *unused)
 {
-    waiter_t *self = (waiter_t *)op;
-    switch (self->state) {
-    case WAITER_PENDING:
-        PyErr_SetString(wst.invalid_state_error, "Exception is not set.");
-        return NULL;
-    case WAITER_CANCELLED:
-        return raise_cancelled(self);
-    default:
-        Py_RETURN_NONE;
-    }
+    return waiter_outcome((waiter_t *)op, "Exception is not set.");
 }
 
 /* add_done_callback(fn, *, context=None) */
