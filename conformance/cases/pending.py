@@ -69,7 +69,7 @@ async def _called_back(waiter, what):
     ctx = contextvars.copy_context()
     ctx.run(_MARK.set, what)
     waiter.add_done_callback(cb, context=ctx)
-    return calls, marked, cb
+    return calls, marked
 
 
 _MARK = contextvars.ContextVar("yp_conformance_mark")
@@ -90,7 +90,7 @@ def waiter_protocol_wake(yp, loop):
             raises(InvalidStateError, y.result, what="result() while pending")
             raises(InvalidStateError, y.exception,
                    what="exception() while pending")
-            calls, marked, cb = await _called_back(y, "wake")
+            calls, marked = await _called_back(y, "wake")
             removed = []
             y.add_done_callback(removed.append)
             eq(y.remove_done_callback(removed.append), 1,
@@ -106,7 +106,7 @@ def waiter_protocol_wake(yp, loop):
                   "a woken waiter is not done, or says it is cancelled")
             same(y.result(), None, "result() of a woken waiter")
             same(y.exception(), None, "exception() of a woken waiter")
-            late, marked2, _ = await _called_back(y, "late")
+            late, marked2 = await _called_back(y, "late")
             await asyncio.wait_for(marked2, WAIT)
             eq(late, [(y, "late")], "a callback added after the wake")
             eq(y.cancel(), False, "cancel() of a woken waiter")
@@ -125,7 +125,7 @@ def waiter_protocol_cancel(yp, loop):
             p = yp.Probe()
             c = yp.scripted([("wake_after", LATER), ("ready", 3)], p)
             y = c.send(None)
-            calls, marked, _ = await _called_back(y, how)
+            calls, marked = await _called_back(y, how)
             with about("pending.waiter-protocol"):
                 ok = y.cancel("why") if how == "positional" \
                     else y.cancel(msg="why")
