@@ -22,8 +22,8 @@ set(YP_PROTOCOL_FAULTS
 # Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):
 set(YP_GATE_FAULTS
   LEAK_REF                # one reference leaked per completed coroutine
-  OOB_WRITE               # one byte written past a heap block
+  OOB_WRITE               # one byte past a heap block (task waker; coroutine)
   USE_AFTER_FREE          # the loop future is read after its release
   WAKER_DOUBLE_FREE       # non-atomic waker refcount decrement (a race)
-  HEAP_LEAK               # a destroyed task waker's memory is never freed
+  HEAP_LEAK               # a destroyed heap task waker is never freed
 )

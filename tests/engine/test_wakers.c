@@ -260,6 +260,64 @@ Test(wakers, wake_after_loop_closed_is_noop)
     h_fini();
 }
 
+/* The waker lives inside the coroutine object, so a clone that outlives
+ * the object keeps its memory: woken and dropped later on a foreign
+ * thread without the GIL (the last reference), then freed by the engine
+ * under the GIL.  Under the asan and valgrind presets a use after free or
+ * a block never given back fails the test. */
+static void *
+wake_and_drop_from_thread(void *arg)
+{
+    yp_waker_t *w = arg;
+    yp_waker_wake_by_ref(w);
+    yp_waker_t *again = yp_waker_clone(w);
+    yp_waker_wake(again);                 /* consumes the second clone */
+    yp_waker_drop(w);                     /* the last reference */
+    return NULL;
+}
+
+Test(wakers, clone_outlives_its_coroutine)
+{
+    for (int round = 0; round < 3; round++) {
+        t_counts_t c = {0};
+        t_step_t s[] = {T_KEEP_WAKER};
+        record_unraisable();
+        bind(yp_coroutine_new(t_future(s, 1, NULL, &c), "a", NULL, NULL));
+        h_run("loop = asyncio.new_event_loop()\n"
+              "t = loop.create_task(coro)\n"
+              "loop.run_until_complete(asyncio.sleep(0.01))\n"
+              "t.cancel()\n"
+              "loop.run_until_complete(asyncio.sleep(0.01))\n"
+              "loop.close()\n"
+              "del t, coro\n"
+              "gc.collect()");
+        cr_assert_eq(c.drops, 1);
+        cr_assert_eq(yp_live_coroutines(), 0, "the object is gone");
+        /* The future kept a clone; take it over and let another thread
+         * wake the dead task and drop the last reference. */
+        yp_waker_t *w = t_kept_waker;
+        t_kept_waker = NULL;
+        cr_assert_geq(yp_waker_refcount(w), 1);
+        pthread_t th;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_create(&th, NULL, wake_and_drop_from_thread, w);
+        pthread_join(th, NULL);
+        Py_END_ALLOW_THREADS
+        /* The next coroutine made or freed gives the memory back. */
+        t_step_t r[] = {T_READY};
+        PyObject *next = yp_coroutine_new(t_future(r, 1, NULL, &c), "b",
+                                          NULL, NULL);
+        cr_assert_not_null(next);
+        PyObject *res = PyObject_CallMethod(next, "close", NULL);
+        cr_assert_not_null(res);
+        Py_DECREF(res);
+        Py_DECREF(next);
+        cr_assert_eq(c.drops, 2);
+        assert_no_unraisable();
+    }
+    h_fini();
+}
+
 Test(wakers, wake_after_interpreter_finalized_is_noop)
 {
     t_counts_t c = {0};

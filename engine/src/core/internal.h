@@ -259,11 +259,13 @@ long yp__wakeq_live(void);
 /* ---------------------------------------------------------------------
  * Task waker (taskwaker.c): the waker a coroutine hands its future.
  *
- * One per coroutine, allocated at the first poll and reused for every
- * poll after it, so will_wake holds across polls and re-registration is
- * free.  It outlives the coroutine when a future leaked a clone to another
- * thread; the coroutine kills it (DEAD) before letting go, after which
- * wakes are no-ops.
+ * One per coroutine, embedded in it (yp__taskwaker_init) and reused for
+ * every poll, so will_wake holds across polls and re-registration is
+ * free.  The coroutine stops it (DEAD) when it finishes, after which
+ * wakes are no-ops; its memory outlives the coroutine object while a
+ * future's clone is still out (any thread may drop the last one).  The
+ * heap form (yp__taskwaker_new) is the same machine for the core's own
+ * tests and fuzzers.
  *
  *   POLLING --wake--> WOKEN        (woken during poll: yield to the loop)
  *   POLLING --arm---> ARMED        (poll returned PENDING, loop future set)
@@ -296,10 +298,27 @@ struct yp__taskwaker_s {
 /* Returns a task waker with one reference (the owner's), in POLLING
  * state, with an unbound queue link, or NULL on memory error. */
 yp__taskwaker_t *yp__taskwaker_new(yp__notify_fn notify, void *owner);
+/* A task waker embedded in its owner (the coroutine, which saves a heap
+ * block per coroutine): as yp__taskwaker_new, in `tw`'s memory.  The
+ * owner's `vtable` has .wake = yp__taskwaker_wake and a .destroy that
+ * calls yp__taskwaker_release and then frees the owner; the owner keeps
+ * its one reference until it is itself freed (yp__taskwaker_stop, not
+ * kill, when it is done with waking). */
+void yp__taskwaker_init(yp__taskwaker_t *tw, const yp_waker_vtable_t *vtable,
+                        yp__notify_fn notify, void *owner);
+/* Every task waker's wake (the state machine above). */
+void yp__taskwaker_wake(yp_waker_t *waker);
+/* What destroy does before the memory goes: unbind the queue link. */
+void yp__taskwaker_release(yp__taskwaker_t *tw);
+/* Non-zero if the caller's reference is the only one (acquire): no clone
+ * is out, and none can appear. */
+int yp__taskwaker_sole(const yp__taskwaker_t *tw);
 void yp__taskwaker_begin_poll(yp__taskwaker_t *tw);
 /* The poll returned PENDING.  Returns YP__TW_WOKEN if a wake arrived
  * during the poll (nothing armed), else YP__TW_ARMED. */
 yp__tw_state_t yp__taskwaker_arm(yp__taskwaker_t *tw);
+/* DEAD: every later wake is a no-op. */
+void yp__taskwaker_stop(yp__taskwaker_t *tw);
 /* DEAD, and drop the owner's reference. */
 void yp__taskwaker_kill(yp__taskwaker_t *tw);
 yp__tw_state_t yp__taskwaker_state(const yp__taskwaker_t *tw);

@@ -24,8 +24,8 @@
 
 static long live_taskwakers;
 
-static void
-taskwaker_wake(yp_waker_t *waker)
+void
+yp__taskwaker_wake(yp_waker_t *waker)
 {
     yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
     int s = __atomic_load_n(&tw->state, __ATOMIC_ACQUIRE);
@@ -53,12 +53,18 @@ taskwaker_wake(yp_waker_t *waker)
     }
 }
 
+void
+yp__taskwaker_release(yp__taskwaker_t *tw)
+{
+    __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
+    yp__wakeq_link_release(&tw->link);
+}
+
 static void
 taskwaker_destroy(yp_waker_t *waker)
 {
     yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
-    __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
-    yp__wakeq_link_release(&tw->link);
+    yp__taskwaker_release(tw);
     if (YP_FAULT(HEAP_LEAK)) {
         return;   /* the block is never freed */
     }
@@ -66,9 +72,20 @@ taskwaker_destroy(yp_waker_t *waker)
 }
 
 static const yp_waker_vtable_t taskwaker_vtable = {
-    .wake = taskwaker_wake,
+    .wake = yp__taskwaker_wake,
     .destroy = taskwaker_destroy,
 };
+
+void
+yp__taskwaker_init(yp__taskwaker_t *tw, const yp_waker_vtable_t *vtable,
+                   yp__notify_fn notify, void *owner)
+{
+    yp_waker_init(&tw->base, vtable, owner);
+    tw->notify = notify;
+    yp__wakeq_link_init(&tw->link, &tw->base);
+    __atomic_store_n(&tw->state, YP__TW_POLLING, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
+}
 
 yp__taskwaker_t *
 yp__taskwaker_new(yp__notify_fn notify, void *owner)
@@ -80,11 +97,7 @@ yp__taskwaker_new(yp__notify_fn notify, void *owner)
     if (YP_FAULT(OOB_WRITE)) {
         ((volatile char *)tw)[sizeof(*tw)] = 1;   /* one byte past */
     }
-    yp_waker_init(&tw->base, &taskwaker_vtable, owner);
-    tw->notify = notify;
-    yp__wakeq_link_init(&tw->link, &tw->base);
-    __atomic_store_n(&tw->state, YP__TW_POLLING, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
+    yp__taskwaker_init(tw, &taskwaker_vtable, notify, owner);
     return tw;
 }
 
@@ -92,6 +105,14 @@ void
 yp__taskwaker_begin_poll(yp__taskwaker_t *tw)
 {
     int s = __atomic_load_n(&tw->state, __ATOMIC_ACQUIRE);
+    /* The common case (a future that never kept the waker, or one that
+     * was polled and not woken) needs no read-modify-write: POLLING is
+     * only ever left by this thread's arm or by a wake, and a wake landing
+     * right after this load finds POLLING -> WOKEN, which is what it would
+     * have found after the CAS too. */
+    if (s == YP__TW_POLLING) {
+        return;
+    }
     while (s != YP__TW_DEAD) {
         if (__atomic_compare_exchange_n(&tw->state, &s, YP__TW_POLLING, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -112,10 +133,27 @@ yp__taskwaker_arm(yp__taskwaker_t *tw)
 }
 
 void
-yp__taskwaker_kill(yp__taskwaker_t *tw)
+yp__taskwaker_stop(yp__taskwaker_t *tw)
 {
     __atomic_store_n(&tw->state, YP__TW_DEAD, __ATOMIC_RELEASE);
+}
+
+void
+yp__taskwaker_kill(yp__taskwaker_t *tw)
+{
+    yp__taskwaker_stop(tw);
     yp_waker_drop(&tw->base);
+}
+
+int
+yp__taskwaker_sole(const yp__taskwaker_t *tw)
+{
+    /* Acquire pairs with the release decrement of whichever thread
+     * dropped the last other reference: its writes to the waker (the
+     * queue link) happen-before the caller reuses or frees the memory.
+     * The count cannot rise from 1 behind our back: only a holder of a
+     * reference can clone, and the caller holds the only one. */
+    return __atomic_load_n(&tw->base.refcnt, __ATOMIC_ACQUIRE) == 1;
 }
 
 yp__tw_state_t

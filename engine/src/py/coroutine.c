@@ -91,14 +91,11 @@ coro_retire(yp__coro_t *self)
     if (w->rt != NULL) {
         w->rt->clear(w);
     }
-    if (self->cr_waker != NULL) {
-        yp__taskwaker_t *tw = self->cr_waker;
-        self->cr_waker = NULL;
-        /* The owner link is read under the GIL by notify(); clearing it
-         * here (GIL held) makes any wake still in flight a no-op. */
-        tw->base.data = NULL;
-        yp__taskwaker_kill(tw);
-    }
+    /* The owner link is read under the GIL by notify(); clearing it
+     * here (GIL held) makes any wake still in flight a no-op.  The
+     * coroutine keeps its reference: the memory is its own. */
+    self->cr_tw.base.data = NULL;
+    yp__taskwaker_stop(&self->cr_tw);
 }
 
 /* `completed`: the future returned READY or ERROR (rather than being
@@ -149,69 +146,73 @@ coro_notify(yp__taskwaker_t *tw)
 }
 
 /* ---------------------------------------------------------------------
- * The inline waker.
+ * The task waker.
  *
- * Most futures never keep their waker: they are ready at once, or wake it
- * during the poll (yield_now).  So a poll first sees a waker embedded in
- * the coroutine, which costs nothing; the first time a future *clones*
- * it, clone() moves the task to a heap task waker that can outlive the
- * poll, and every later poll uses that one (so will_wake holds across
- * polls from then on).  The inline waker is valid only during the poll it
- * was handed to -- exactly the contract of yp_context_t -- and is only
- * ever used on the polling thread, so its state needs no atomics.
+ * Embedded in the coroutine (cr_tw), so a coroutine that suspends costs
+ * no heap block for it.  The coroutine holds one reference from creation
+ * until its memory goes; a future may clone more and keep them anywhere
+ * (a timer thread, another loop), so the object can be deallocated while
+ * clones are out.  Then the memory -- waker included -- must stay until
+ * the last clone is dropped, which may happen on any thread, without the
+ * GIL, where nothing can be handed back to Python's allocator.  So:
+ *
+ *  - Coro_dealloc, holding the GIL: if its reference is the only one
+ *    (yp__taskwaker_sole), free or recycle at once, the common case.
+ *    Otherwise drop it; whoever drops the last one runs coro_tw_destroy.
+ *  - coro_tw_destroy, any thread: push the memory onto the graveyard, a
+ *    lock-free stack.  It touches nothing of Python's.
+ *  - graveyard_reap, GIL held (the next coroutine created or freed, and
+ *    engine teardown): take the whole stack at once and free each block
+ *    with its type, whose reference the dead object kept for this (in
+ *    3.11, PyObject_GC_Del reads the type).
+ *
+ * The stack is pushed by many threads and only ever emptied whole, with
+ * one exchange, so there is no ABA problem: a node is never popped alone
+ * while another thread's push holds a stale head.  The link is the
+ * waker's own queue link `next` field, free by then: a queued link holds
+ * a reference, so a waker that reached destroy is on no queue.
  */
-static yp__taskwaker_t *
-coro_promote(yp__coro_t *self)
-{
-    if (self->cr_waker == NULL) {
-        yp__taskwaker_t *tw = yp__taskwaker_new(coro_notify, &self->cr_wait);
-        if (tw == NULL) {
-            return NULL;
-        }
-        if (self->cr_inline_woken) {
-            yp_waker_wake_by_ref(&tw->base);   /* POLLING -> WOKEN */
-        }
-        self->cr_waker = tw;
-    }
-    return self->cr_waker;
-}
+static yp__wakeq_link_t *graveyard;   /* atomic: stack of dead coroutines */
 
 static void
-inline_wake(yp_waker_t *w)
+coro_tw_destroy(yp_waker_t *waker)
 {
-    yp__coro_t *self = w->data;
-    if (self->cr_waker != NULL) {
-        yp_waker_wake_by_ref(&self->cr_waker->base);
-    }
-    else {
-        self->cr_inline_woken = 1;
-    }
+    yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
+    yp__taskwaker_release(tw);
+    yp__wakeq_link_t *head = __atomic_load_n(&graveyard, __ATOMIC_RELAXED);
+    do {
+        tw->link.next = head;
+    } while (!__atomic_compare_exchange_n(&graveyard, &head, &tw->link, 1,
+                                          __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
 }
 
-static yp_waker_t *
-inline_clone(yp_waker_t *w)
-{
-    yp__taskwaker_t *tw = coro_promote((yp__coro_t *)w->data);
-    if (tw == NULL) {
-        /* Out of memory inside a Python-free call: the clone cannot
-         * fail, so hand out a waker that never wakes.  The task can still
-         * be cancelled. */
-        return yp_waker_noop();
-    }
-    return yp_waker_clone(&tw->base);
-}
-
-static void
-inline_destroy(yp_waker_t *w)
-{
-    /* Unreachable unless a future dropped a reference it never owned. */
-}
-
-static const yp_waker_vtable_t inline_vtable = {
-    .wake = inline_wake,
-    .destroy = inline_destroy,
-    .clone = inline_clone,
+static const yp_waker_vtable_t coro_tw_vtable = {
+    .wake = yp__taskwaker_wake,
+    .destroy = coro_tw_destroy,
 };
+
+/* GIL held.  Free every coroutine whose last waker reference went away
+ * after the object itself. */
+static void
+graveyard_reap(void)
+{
+    if (__atomic_load_n(&graveyard, __ATOMIC_RELAXED) == NULL) {
+        return;
+    }
+    /* Acquire pairs with each push's release: the pusher's writes to the
+     * block happen-before we free it. */
+    yp__wakeq_link_t *link = __atomic_exchange_n(&graveyard, NULL,
+                                                 __ATOMIC_ACQUIRE);
+    while (link != NULL) {
+        yp__wakeq_link_t *next = link->next;
+        yp__coro_t *self = YP__CONTAINER_OF(link, yp__coro_t, cr_tw.link);
+        PyTypeObject *tp = Py_TYPE(self);
+        tp->tp_free(self);
+        Py_DECREF(tp);
+        link = next;
+    }
+}
 
 /* ---------------------------------------------------------------------
  * The step: one send/throw/close.
@@ -263,17 +264,10 @@ static PySendResult
 coro_poll(yp__coro_t *self, PyObject **presult)
 {
     PyObject *result = NULL;
-    yp__taskwaker_t *tw = self->cr_waker;
-    yp_context_t cx;
+    yp__taskwaker_t *tw = &self->cr_tw;
+    yp_context_t cx = {.waker = &tw->base};
 
-    if (tw != NULL) {
-        yp__taskwaker_begin_poll(tw);
-        cx.waker = &tw->base;
-    }
-    else {
-        self->cr_inline_woken = 0;
-        cx.waker = &self->cr_inline;
-    }
+    yp__taskwaker_begin_poll(tw);
     coro_release_wait(self);
 
     yp_poll_t r = yp_future_poll(self->cr_future, &cx, &result);
@@ -304,14 +298,10 @@ coro_poll(yp__coro_t *self, PyObject **presult)
 
     /* PENDING.  Woken during the poll: yield the runtime's "run me again
      * soon" (asyncio: None, as sleep(0); trio: a shielded checkpoint); no
-     * loop future, no loop needed.  The poll may have promoted the
-     * waker. */
+     * loop future, no loop needed. */
     yp__wait_t *w = &self->cr_wait;
     const yp__runtime_t *rt = coro_runtime(w);
-    tw = self->cr_waker;
-    if (tw != NULL ? yp__taskwaker_state(tw) == YP__TW_WOKEN
-                   : self->cr_inline_woken)
-    {
+    if (yp__taskwaker_state(tw) == YP__TW_WOKEN) {
         w->rt = rt;
         *presult = rt->yield_now(w);
         return PYGEN_NEXT;
@@ -324,12 +314,18 @@ coro_poll(yp__coro_t *self, PyObject **presult)
         return PYGEN_ERROR;
     }
     w->rt = rt;
-    /* Nobody kept a waker (tw == NULL): nothing can wake this task but a
-     * throw (or trio's abort); it still waits like any other. */
-    if (tw != NULL && rt->bind != NULL) {
+    /* Nobody keeps a clone (our reference is the only one): nothing can
+     * wake this task but a throw (or trio's abort), and nobody can clone
+     * it later, so there is nothing to bind or arm; it still waits like
+     * any other. */
+    if (yp__taskwaker_sole(tw)) {
+        *presult = fut;
+        return PYGEN_NEXT;
+    }
+    if (rt->bind != NULL) {
         rt->bind(w, tw);
     }
-    if (tw != NULL && yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
+    if (yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
         /* A foreign thread woke us between the poll and the arm. */
         rt->release(w);
         Py_DECREF(fut);
@@ -426,9 +422,7 @@ coro_step(yp__coro_t *self, PyObject *exc, int closing, PyObject **presult)
         /* Reset the waker first, so the handle's wake (usually our own
          * waker, registered by the future) lands as "woken during poll"
          * instead of resolving a loop future nobody awaits any more. */
-        if (self->cr_waker != NULL) {
-            yp__taskwaker_begin_poll(self->cr_waker);
-        }
+        yp__taskwaker_begin_poll(&self->cr_tw);
         yp_cancel_throw(self->cr_cancel, exc);
         return coro_poll(self, presult);
     case YP__ACT_DROP_RAISE:
@@ -746,6 +740,7 @@ freelist_clear(void)
     while (coro_numfree > 0) {
         PyObject_GC_Del(coro_freelist[--coro_numfree]);
     }
+    graveyard_reap();
 }
 
 static void
@@ -769,6 +764,15 @@ Coro_dealloc(PyObject *op)
     yp_cancel_decref(self->cr_cancel);
     self->cr_cancel = NULL;
     live_coros--;
+    if (!yp__taskwaker_sole(&self->cr_tw)) {
+        /* A clone is still out: the memory stays until its last
+         * reference goes (the graveyard, above), and with it our
+         * reference to the type.  Ours may be the last after all. */
+        yp_waker_drop(&self->cr_tw.base);
+        graveyard_reap();
+        return;
+    }
+    yp__taskwaker_release(&self->cr_tw);
     if (!self->cr_finalized && coro_numfree < YP__CORO_FREELIST_MAX
         && tp == coro_type)
     {
@@ -779,6 +783,7 @@ Coro_dealloc(PyObject *op)
         tp->tp_free(op);
     }
     Py_DECREF(tp);
+    graveyard_reap();
 }
 
 PyObject *
@@ -799,6 +804,7 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
         return NULL;
     }
     yp__coro_t *self;
+    graveyard_reap();
     if (coro_numfree > 0) {
         self = coro_freelist[--coro_numfree];
         (void)PyObject_Init((PyObject *)self, coro_type);
@@ -810,10 +816,14 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
             return NULL;
         }
     }
+    if (YP_FAULT(OOB_WRITE)) {
+        /* One byte past the object: past its heap block when Python
+         * allocates with malloc (the asan and valgrind presets). */
+        ((volatile char *)self)[coro_type->tp_basicsize] = 1;
+    }
     self->cr_future = future;
-    self->cr_waker = NULL;
-    yp_waker_init(&self->cr_inline, &inline_vtable, self);
-    self->cr_inline_woken = 0;
+    yp__taskwaker_init(&self->cr_tw, &coro_tw_vtable, coro_notify,
+                       &self->cr_wait);
     self->cr_wait.rt = NULL;
     self->cr_wait.yielded = NULL;
     self->cr_wait.loop = NULL;

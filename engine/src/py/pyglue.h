@@ -169,9 +169,11 @@ typedef struct yp__coro_s {
     PyObject_HEAD
     yp__wait_t cr_wait;            /* first: see yp__waiting_t */
     yp_future_t *cr_future;        /* owned; NULL once dropped */
-    yp__taskwaker_t *cr_waker;     /* owned ref; created on first clone */
-    yp_waker_t cr_inline;          /* the waker a poll sees until then */
-    char cr_inline_woken;          /* cr_inline was woken in this poll */
+    /* The waker every poll hands the future, embedded (one heap block
+     * less per suspended coroutine).  The coroutine owns one reference
+     * until the object is freed; while a future's clone is still out the
+     * memory outlives the object (coroutine.c, "The task waker"). */
+    yp__taskwaker_t cr_tw;
     char cr_finalized;             /* tp_finalize ran: never recycle */
     yp__proto_t cr_proto;          /* two bytes: in the padding here */
     yp_cancel_t *cr_cancel;        /* owned ref, or NULL */
