@@ -317,8 +317,18 @@ coro_poll(yp__coro_t *self, PyObject **presult)
     /* Nobody keeps a clone (our reference is the only one): nothing can
      * wake this task but a throw (or trio's abort), and nobody can clone
      * it later, so there is nothing to bind or arm; it still waits like
-     * any other. */
+     * any other.  But a clone may have been kept, woken from another
+     * thread and dropped since the WOKEN test above: that wake happened
+     * before the drop (its CAS, then the release decrement), and sole()
+     * is an acquire load, so the state read after it sees WOKEN.  Read
+     * it again, or that wake is lost and the task hangs. */
     if (yp__taskwaker_sole(tw)) {
+        if (yp__taskwaker_state(tw) == YP__TW_WOKEN) {
+            rt->release(w);
+            Py_DECREF(fut);
+            *presult = rt->yield_now(w);
+            return PYGEN_NEXT;
+        }
         *presult = fut;
         return PYGEN_NEXT;
     }
@@ -818,7 +828,9 @@ yp_coroutine_new(yp_future_t *future, const char *name, const char *qualname,
     }
     if (YP_FAULT(OOB_WRITE)) {
         /* One byte past the object: past its heap block when Python
-         * allocates with malloc (the asan and valgrind presets). */
+         * allocates with malloc (the asan preset).  Under the valgrind
+         * preset's malloc_debug it hits a pad byte, which memcheck cannot
+         * see; the wake queue's write (wakeq.c) is valgrind's. */
         ((volatile char *)self)[coro_type->tp_basicsize] = 1;
     }
     self->cr_future = future;
