@@ -194,7 +194,11 @@ YP_EXTERN int yp_timer_start(double seconds, yp_timer_t **out);
 YP_EXTERN int yp_timer_poll(yp_timer_t *timer, yp_context_t *cx);
 YP_EXTERN void yp_timer_drop(yp_timer_t *timer);
 /* Wake a clone of `waker` after `seconds` from the timer thread.
- * Returns 0 or a negative YP_E* code (the waker is then not woken). */
+ * Returns 0 or a negative YP_E* code (the waker is then not woken).
+ * Nothing cancels it: the clone stays on the timer thread until the
+ * deadline, and with it whatever holds the waker (a coroutine's waker
+ * lives in the coroutine).  A future that may be dropped before then
+ * should hold a yp_timer_start timer and yp_timer_drop it instead. */
 YP_EXTERN int yp_wake_after(yp_waker_t *waker, double seconds);
 /* Stop the timer thread; pending timers never fire and their wakers are
  * dropped.  Later starts fail with YP_ESHUTDOWN until yp_timer_restart.
