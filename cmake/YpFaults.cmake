@@ -22,7 +22,7 @@ set(YP_PROTOCOL_FAULTS
 # Memory/thread faults (the ASan, Valgrind, TSan and refleak gates must bite):
 set(YP_GATE_FAULTS
   LEAK_REF                # one reference leaked per completed coroutine
-  OOB_WRITE               # one byte past a heap block (task waker; coroutine)
+  OOB_WRITE               # one byte past a heap block (task waker; coroutine; wake queue)
   USE_AFTER_FREE          # the loop future is read after its release
   WAKER_DOUBLE_FREE       # non-atomic waker refcount decrement (a race)
   HEAP_LEAK               # a destroyed heap task waker is never freed
