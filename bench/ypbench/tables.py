@@ -3,7 +3,7 @@ group of columns per candidate), the memory breakdown by kind, the
 scaling curves, the callgrind profiles."""
 from .breakdown import KINDS
 from .callgrind import CG_METRICS
-from .config import METRICS
+from .config import EXTRA_TARGETS, METRICS
 from .schema import labels
 
 
@@ -107,7 +107,8 @@ def format_table(R, markdown=False):
                      x["verdict"] if x["ratio"] is not None else "n/a"]
             if with_cg:
                 line.append(x["cg"] or "-")
-        line.append(f"<= {r['target']}")
+        extra = EXTRA_TARGETS.get(r["key"])
+        line.append(f"<= {r['target']}" + (f"; {extra}" if extra else ""))
         body.append(line)
     return render(hdr, body, markdown)
 

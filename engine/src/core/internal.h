@@ -324,7 +324,8 @@ void yp__taskwaker_kill(yp__taskwaker_t *tw);
 yp__tw_state_t yp__taskwaker_state(const yp__taskwaker_t *tw);
 const char *yp__tw_state_name(yp__tw_state_t s);
 
-/* Process-wide counts of live task wakers, for leak tests. */
+/* Process-wide count of heap task wakers (yp__taskwaker_new) not yet
+ * destroyed, for leak tests. */
 long yp__taskwaker_live(void);
 
 /* ---------------------------------------------------------------------

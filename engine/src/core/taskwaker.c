@@ -56,7 +56,6 @@ yp__taskwaker_wake(yp_waker_t *waker)
 void
 yp__taskwaker_release(yp__taskwaker_t *tw)
 {
-    __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
     yp__wakeq_link_release(&tw->link);
 }
 
@@ -64,6 +63,7 @@ static void
 taskwaker_destroy(yp_waker_t *waker)
 {
     yp__taskwaker_t *tw = YP__CONTAINER_OF(waker, yp__taskwaker_t, base);
+    __atomic_fetch_sub(&live_taskwakers, 1, __ATOMIC_RELAXED);
     yp__taskwaker_release(tw);
     if (YP_FAULT(HEAP_LEAK)) {
         return;   /* the block is never freed */
@@ -84,7 +84,6 @@ yp__taskwaker_init(yp__taskwaker_t *tw, const yp_waker_vtable_t *vtable,
     tw->notify = notify;
     yp__wakeq_link_init(&tw->link, &tw->base);
     __atomic_store_n(&tw->state, YP__TW_POLLING, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
 }
 
 yp__taskwaker_t *
@@ -98,6 +97,9 @@ yp__taskwaker_new(yp__notify_fn notify, void *owner)
         ((volatile char *)tw)[sizeof(*tw)] = 1;   /* one byte past */
     }
     yp__taskwaker_init(tw, &taskwaker_vtable, notify, owner);
+    /* Counted here, not in init: the embedded ones live and die with
+     * their owner, and the count is for the tests of the heap form. */
+    __atomic_fetch_add(&live_taskwakers, 1, __ATOMIC_RELAXED);
     return tw;
 }
 
