@@ -2,6 +2,8 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
 
 H_SUITE(wakers);
 
@@ -315,6 +317,124 @@ Test(wakers, clone_outlives_its_coroutine)
         cr_assert_eq(c.drops, 2);
         assert_no_unraisable();
     }
+    h_fini();
+}
+
+/* ---------------------------------------------------------------------
+ * A clone woken and dropped on another thread just as the poll returns
+ * PENDING.  The wake may land anywhere in the suspension: before the
+ * coroutine tests for a wake during the poll, between that and its test
+ * for outstanding clones (none by then: the clone is gone, so it neither
+ * binds nor arms), or after the arm.  In every case the task must run
+ * again.  A lost wake hangs the round, which wait_for turns into a
+ * failure.  (Found by CI: pending::many timed out under ASan.)
+ */
+#define HANDOFF_ROUNDS yp_test_scaled(20000)
+/* The thread's delay before the wake, in empty loop turns, is spread over
+ * 0..HANDOFF_SPIN.  The window between the two tests is short (creating
+ * the waiter): with 128, the coroutine without the fix failed 4 runs of
+ * 4; spread over 3000, 0 of 3. */
+#define HANDOFF_SPIN 128
+
+static yp_waker_t *handoff_slot;   /* atomic: a clone for the thread */
+static int handoff_stop;           /* atomic */
+
+static void *
+handoff_thread(void *arg)
+{
+    unsigned seed = 12345, idle = 0;
+    (void)arg;
+    while (!__atomic_load_n(&handoff_stop, __ATOMIC_ACQUIRE)) {
+        yp_waker_t *w = __atomic_exchange_n(&handoff_slot, NULL,
+                                            __ATOMIC_ACQ_REL);
+        if (w == NULL) {
+            /* Busy for a while, so the wake follows the store closely;
+             * then yield (Valgrind runs one thread at a time). */
+            if (++idle % 4096 == 0) {
+                sched_yield();
+            }
+            continue;
+        }
+        idle = 0;
+        /* A varying delay spreads the wake over the suspension. */
+        seed = seed * 1103515245u + 12345u;
+        unsigned spin = (seed >> 16) % HANDOFF_SPIN;
+        for (volatile unsigned k = 0; k < spin; k++) {
+        }
+        yp_waker_wake_by_ref(w);
+        yp_waker_drop(w);
+    }
+    return NULL;
+}
+
+typedef struct {
+    yp_future_t base;
+    int polls;
+} handoff_t;
+
+static yp_poll_t
+handoff_poll(yp_future_t *f, yp_context_t *cx, PyObject **result)
+{
+    handoff_t *self = (handoff_t *)f;
+    if (self->polls++ == 0) {
+        __atomic_store_n(&handoff_slot,
+                         yp_waker_clone(yp_context_waker(cx)),
+                         __ATOMIC_RELEASE);
+        return YP_PENDING;
+    }
+    *result = PyLong_FromLong(self->polls);
+    return *result != NULL ? YP_READY : YP_ERROR;
+}
+
+static void
+handoff_drop(yp_future_t *f)
+{
+    free(f);
+}
+
+static const yp_future_vtable_t handoff_vtable = {
+    .name = "handoff",
+    .poll = handoff_poll,
+    .drop = handoff_drop,
+};
+
+static PyObject *
+handoff_make(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    handoff_t *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return PyErr_NoMemory();
+    }
+    h->base.vtable = &handoff_vtable;
+    return yp_coroutine_new(&h->base, "handoff", NULL, NULL);
+}
+
+static PyMethodDef handoff_def = {"make", handoff_make, METH_NOARGS, NULL};
+
+Test(wakers, clone_woken_and_dropped_as_the_poll_returns)
+{
+    __atomic_store_n(&handoff_stop, 0, __ATOMIC_RELEASE);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, handoff_thread, NULL), 0);
+    PyObject *make = PyCFunction_New(&handoff_def, NULL);
+    cr_assert_not_null(make);
+    h_set("make", make);
+    Py_DECREF(make);
+    PyObject *n = PyLong_FromLong(HANDOFF_ROUNDS);
+    h_set("rounds", n);
+    Py_DECREF(n);
+    h_run("async def main():\n"
+          "    for i in range(rounds):\n"
+          "        polls = await asyncio.wait_for(make(), 20)\n"
+          "        assert polls == 2, (i, polls)\n"
+          "asyncio.run(main())\n"
+          "del make");
+    __atomic_store_n(&handoff_stop, 1, __ATOMIC_RELEASE);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(th, NULL);
+    Py_END_ALLOW_THREADS
     h_fini();
 }
 
