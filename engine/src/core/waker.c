@@ -75,10 +75,16 @@ yp_waker_drop(yp_waker_t *waker)
         waker->refcnt = old - 1;
     }
     else {
-        old = __atomic_fetch_sub(&waker->refcnt, 1, __ATOMIC_RELEASE);
+        /* Release: this holder's writes to the waker happen-before its
+         * destruction.  Acquire, for the last one: everyone else's writes
+         * (a wake queue's link, say) happen-before destroy.  acq_rel on
+         * the RMW rather than release plus an acquire fence when old == 1:
+         * the same order, and ThreadSanitizer does not model fences (it
+         * reported destroy racing with a drain's earlier write).  On x86
+         * the instruction is the same lock xadd. */
+        old = __atomic_fetch_sub(&waker->refcnt, 1, __ATOMIC_ACQ_REL);
     }
     if (old == 1) {
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         waker->vtable->destroy(waker);
     }
 }
