@@ -314,29 +314,25 @@ coro_poll(yp__coro_t *self, PyObject **presult)
         return PYGEN_ERROR;
     }
     w->rt = rt;
-    /* Nobody keeps a clone (our reference is the only one): nothing can
-     * wake this task but a throw (or trio's abort), and nobody can clone
-     * it later, so there is nothing to bind or arm; it still waits like
-     * any other.  But a clone may have been kept, woken from another
-     * thread and dropped since the WOKEN test above: that wake happened
-     * before the drop (its CAS, then the release decrement), and sole()
-     * is an acquire load, so the state read after it sees WOKEN.  Read
-     * it again, or that wake is lost and the task hangs. */
+    /* Woken since the test above: by a foreign thread, between the poll
+     * and now.  Then yield "run me again soon" instead of `fut`. */
+    int woken;
     if (yp__taskwaker_sole(tw)) {
-        if (yp__taskwaker_state(tw) == YP__TW_WOKEN) {
-            rt->release(w);
-            Py_DECREF(fut);
-            *presult = rt->yield_now(w);
-            return PYGEN_NEXT;
+        /* Nobody keeps a clone (our reference is the only one), and
+         * nobody can clone it later: nothing to bind or arm, and nothing
+         * but a throw (or trio's abort) can end the wait.  But a clone
+         * may have been kept, woken and dropped since the test above:
+         * its CAS to WOKEN happened before its release decrement, and
+         * sole() is an acquire load, so this read sees the wake. */
+        woken = yp__taskwaker_state(tw) == YP__TW_WOKEN;
+    }
+    else {
+        if (rt->bind != NULL) {
+            rt->bind(w, tw);
         }
-        *presult = fut;
-        return PYGEN_NEXT;
+        woken = yp__taskwaker_arm(tw) == YP__TW_WOKEN;
     }
-    if (rt->bind != NULL) {
-        rt->bind(w, tw);
-    }
-    if (yp__taskwaker_arm(tw) == YP__TW_WOKEN) {
-        /* A foreign thread woke us between the poll and the arm. */
+    if (woken) {
         rt->release(w);
         Py_DECREF(fut);
         *presult = rt->yield_now(w);
