@@ -224,9 +224,10 @@ def stale_wake(yp, loop):
               f"rescheduled the task")
 
     async def main():
+        import trio
+        token = trio.lowlevel.current_trio_token()
         # A foreign wake queued (run_sync_soon) before trio cancels the
         # wait, delivered after the abort: the abort was the one reschedule.
-        # trio runs a batch of ready tasks in either order, so repeat.
         for i in range(8):
             p = yp.Probe()
             t = loop.spawn(yp.scripted([("wake_after", delay), "pending"], p)
@@ -235,8 +236,19 @@ def stale_wake(yp, loop):
                 await _until_polled(loop, p, 1)
             else:
                 await ticks()
-            time.sleep(delay * 2)    # trio's thread blocked: the wake queues
-            t.cancel()               # abort_fn runs now, before the wake
+            if i < 4:
+                # The cancel queued ahead of the wake: trio runs its
+                # run_sync_soon callbacks in order, in one go, so abort_fn
+                # runs, then the wake's callback, and only then the task.
+                # A wake the abort did not disarm meets the task already
+                # rescheduled, every time (not one time in two).
+                token.run_sync_soon(t.cancel)
+                time.sleep(delay * 3)    # trio's thread blocked: the wake queues
+            else:
+                # Cancelled at once: trio then runs the task and the wake's
+                # callback in either order.
+                time.sleep(delay * 3)
+                t.cancel()               # abort_fn runs now, before the wake
             await t.join()
             await not_cut_short("queued before trio cancelled the wait")
         # Wakes arriving after the coroutine finished or was closed.
