@@ -236,18 +236,17 @@ def stale_wake(yp, loop):
                 await _until_polled(loop, p, 1)
             else:
                 await ticks()
-            if i < 4:
-                # The cancel queued ahead of the wake: trio runs its
-                # run_sync_soon callbacks in order, in one go, so abort_fn
-                # runs, then the wake's callback, and only then the task.
-                # A wake the abort did not disarm meets the task already
-                # rescheduled, every time (not one time in two).
+            # Rounds 0-3 queue the cancel ahead of the wake: trio runs its
+            # run_sync_soon callbacks in order, in one go, so abort_fn runs,
+            # then the wake's callback, and only then the task; a wake the
+            # abort did not disarm meets the task already rescheduled, every
+            # time.  Rounds 4-7 cancel at once: trio then runs the task and
+            # the wake's callback in either order.
+            queued = i < 4
+            if queued:
                 token.run_sync_soon(t.cancel)
-                time.sleep(delay * 3)    # trio's thread blocked: the wake queues
-            else:
-                # Cancelled at once: trio then runs the task and the wake's
-                # callback in either order.
-                time.sleep(delay * 3)
+            time.sleep(delay * 3)        # trio's thread blocked: the wake queues
+            if not queued:
                 t.cancel()               # abort_fn runs now, before the wake
             await t.join()
             await not_cut_short("queued before trio cancelled the wait")
