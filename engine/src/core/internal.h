@@ -10,10 +10,91 @@
 #ifndef YP_CORE_INTERNAL_H
 #define YP_CORE_INTERNAL_H
 
+/* Every core file includes this header first, so this comes before any
+ * system header: glibc's error-checking static mutex initialiser (see
+ * "Mutexes" below) is a GNU extension. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
 #include "yieldpoint/core.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------
+ * Mutexes: pthread's, with every failure fatal (libuv's uv_mutex_lock
+ * rule).  A lock call that fails means a locking bug or corrupt memory;
+ * carrying on would turn it into a silent race.  Checked builds (no
+ * NDEBUG: the asan, tsan, valgrind and pydebug presets) make them
+ * PTHREAD_MUTEX_ERRORCHECK, so unlocking a mutex this thread does not
+ * hold, or locking one it holds, fails -- and aborts -- at the faulty call
+ * instead of corrupting the lock's state: a deleted lock or unlock is a
+ * crash the gates see, not a race that waits for the right interleaving.
+ * Release builds keep the default type (its lock and unlock are the
+ * fastest). */
+#ifdef NDEBUG
+#define YP__MUTEX_CHECKED 0
+#else
+#define YP__MUTEX_CHECKED 1
+#endif
+/* For a static mutex (glibc's, a GNU extension: _GNU_SOURCE above). */
+#if YP__MUTEX_CHECKED && defined(PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP)
+#define YP__MUTEX_INITIALIZER PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP
+#else
+#define YP__MUTEX_INITIALIZER PTHREAD_MUTEX_INITIALIZER
+#endif
+
+/* 0, or an errno value (the mutex is then unusable). */
+static inline int
+yp__mutex_init(pthread_mutex_t *m)
+{
+#if YP__MUTEX_CHECKED
+    pthread_mutexattr_t attr;
+    int err = pthread_mutexattr_init(&attr);
+    if (err != 0) {
+        return err;
+    }
+    err = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    if (err == 0) {
+        err = pthread_mutex_init(m, &attr);
+    }
+    pthread_mutexattr_destroy(&attr);
+    return err;
+#else
+    return pthread_mutex_init(m, NULL);
+#endif
+}
+
+/* Says which call failed and why (EDEADLK: locked twice; EPERM: unlocked
+ * without holding it), then aborts: the crash report starts there. */
+static inline void
+yp__mutex_fail(const char *call, int err)
+{
+    fprintf(stderr, "yieldpoint: %s failed: %s\n", call, strerror(err));
+    abort();
+}
+
+static inline void
+yp__mutex_lock(pthread_mutex_t *m)
+{
+    int err = pthread_mutex_lock(m);
+    if (err != 0) {
+        yp__mutex_fail("pthread_mutex_lock", err);
+    }
+}
+
+static inline void
+yp__mutex_unlock(pthread_mutex_t *m)
+{
+    int err = pthread_mutex_unlock(m);
+    if (err != 0) {
+        yp__mutex_fail("pthread_mutex_unlock", err);
+    }
+}
 
 #define YP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define YP__CONTAINER_OF(ptr, type, member) \
@@ -165,12 +246,12 @@ const char *yp__cr_state_name(yp__cr_state_t s);
  * have changed meanwhile.  The pattern, written once:
  *
  *     yp__waker_reg_t reg = YP__WAKER_REG_INIT;
- *     pthread_mutex_lock(&lock);
+ *     yp__mutex_lock(&lock);
  *     do {
  *         if (ready) { reg.stale = slot; slot = NULL; result = ...; break; }
  *         result = YP_PENDING;
  *     } while (!yp__waker_register_locked(&reg, &slot, w, &lock));
- *     pthread_mutex_unlock(&lock);
+ *     yp__mutex_unlock(&lock);
  *     yp__waker_reg_finish(&reg);
  */
 typedef struct yp__waker_reg_s {

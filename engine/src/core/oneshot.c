@@ -118,7 +118,7 @@ yp_oneshot_new(yp_oneshot_tx_t **tx, yp_oneshot_rx_t **rx,
     if (ch == NULL) {
         return YP_ENOMEM;
     }
-    if (pthread_mutex_init(&ch->lock, NULL) != 0) {
+    if (yp__mutex_init(&ch->lock) != 0) {
         free(ch);
         return YP_ENOMEM;
     }
@@ -137,10 +137,10 @@ yp_oneshot_new(yp_oneshot_tx_t **tx, yp_oneshot_rx_t **rx,
 static int
 tx_finish(yp_oneshot_t *ch, int with_value, void *value)
 {
-    pthread_mutex_lock(&ch->lock);
+    yp__mutex_lock(&ch->lock);
     if (with_value && (get_flags(ch) & ONESHOT_RX_GONE)) {
         set_flags(ch, ONESHOT_TX_GONE);
-        pthread_mutex_unlock(&ch->lock);
+        yp__mutex_unlock(&ch->lock);
         /* value_free is user code: also outside the lock. */
         if (ch->value_free != NULL) {
             ch->value_free(value);
@@ -157,7 +157,7 @@ tx_finish(yp_oneshot_t *ch, int with_value, void *value)
     }
     yp_waker_t *waker = ch->rx_waker;
     ch->rx_waker = NULL;
-    pthread_mutex_unlock(&ch->lock);
+    yp__mutex_unlock(&ch->lock);
 
     /* The receiver may run (and even drop its handle) as soon as we
      * unlock; `waker` is our reference now, so it stays valid, and our
@@ -195,7 +195,7 @@ yp_oneshot_poll(yp_oneshot_rx_t *rx, yp_context_t *cx, void **value)
     yp__waker_reg_t reg = YP__WAKER_REG_INIT;
     int result;
 
-    pthread_mutex_lock(&ch->lock);
+    yp__mutex_lock(&ch->lock);
     do {
         int f = get_flags(ch);
         if ((f & ONESHOT_VALUE_SET) && !(f & ONESHOT_RECEIVED)) {
@@ -217,7 +217,7 @@ yp_oneshot_poll(yp_oneshot_rx_t *rx, yp_context_t *cx, void **value)
         /* Clones unlocked (see the top of the file); if it had to, the
          * sender may have finished meanwhile: look again. */
     } while (!yp__waker_register_locked(&reg, &ch->rx_waker, w, &ch->lock));
-    pthread_mutex_unlock(&ch->lock);
+    yp__mutex_unlock(&ch->lock);
 
     yp__waker_reg_finish(&reg);
     return result;
@@ -228,11 +228,11 @@ yp_oneshot_rx_drop(yp_oneshot_rx_t *rx)
 {
     yp_oneshot_t *ch = from_rx(rx);
 
-    pthread_mutex_lock(&ch->lock);
+    yp__mutex_lock(&ch->lock);
     set_flags(ch, ONESHOT_RX_GONE);
     yp_waker_t *waker = ch->rx_waker;
     ch->rx_waker = NULL;
-    pthread_mutex_unlock(&ch->lock);
+    yp__mutex_unlock(&ch->lock);
 
     yp_waker_drop(waker);
     release_handle(ch);

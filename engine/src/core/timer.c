@@ -63,7 +63,7 @@ struct yp_timer_s {
     yp_waker_t *waker;      /* owned; lock */
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock = YP__MUTEX_INITIALIZER;
 /* The thread's sleep.  Initialised once, on the first start, because it
  * must use CLOCK_MONOTONIC and there is no static initialiser for that. */
 static pthread_cond_t cond;
@@ -265,7 +265,7 @@ timer_main(void *arg)
     unsigned my_generation = (unsigned)(uintptr_t)arg;
     yp_waker_t *batch[BATCH];
 
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     while (generation == my_generation) {
         uint64_t now = now_ns();
         size_t n = 0;
@@ -283,11 +283,11 @@ timer_main(void *arg)
             timer_unref_locked(t);
         }
         if (n > 0) {
-            pthread_mutex_unlock(&lock);
+            yp__mutex_unlock(&lock);
             for (size_t i = 0; i < n; i++) {
                 yp_waker_wake(batch[i]);   /* consumes the reference */
             }
-            pthread_mutex_lock(&lock);
+            yp__mutex_lock(&lock);
             /* Time has passed while we woke: look at the heap again
              * before sleeping. */
             continue;
@@ -313,20 +313,20 @@ timer_main(void *arg)
             sleep_until = 0;
         }
     }
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
     return NULL;
 }
 
 static void
 fork_prepare(void)
 {
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
 }
 
 static void
 fork_parent(void)
 {
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 }
 
 static void
@@ -349,7 +349,12 @@ fork_child(void)
     }
     joining = 0;
     sleep_until = 0;
-    pthread_mutex_unlock(&lock);
+    /* Not an unlock: a checked (error-checking) mutex records its owner's
+     * thread id, and this process's only thread has a new one, so the
+     * unlock would fail.  A fresh mutex is what the child needs anyway. */
+    if (yp__mutex_init(&lock) != 0) {
+        abort();
+    }
 }
 
 static void
@@ -395,7 +400,7 @@ ensure_thread_locked(void)
 static int
 arm(yp_timer_t *t)
 {
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     int err = shut_down ? YP_ESHUTDOWN : ensure_thread_locked();
     if (err == 0) {
         t->seq = next_seq++;
@@ -407,7 +412,7 @@ arm(yp_timer_t *t)
         signals++;
         pthread_cond_signal(&cond);
     }
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
     return err;
 }
 
@@ -449,7 +454,7 @@ yp_timer_poll(yp_timer_t *timer, yp_context_t *cx)
     yp_waker_t *w = yp_context_waker(cx);
     yp__waker_reg_t reg = YP__WAKER_REG_INIT;
     int result;
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     do {
         /* Checked under the lock: the thread sets `fired` and takes the
          * waker in one critical section, so either it sees the waker we
@@ -462,7 +467,7 @@ yp_timer_poll(yp_timer_t *timer, yp_context_t *cx)
         /* A will_wake waker stays (a task polled again costs no clone);
          * otherwise it clones unlocked and we look again. */
     } while (!yp__waker_register_locked(&reg, &timer->waker, w, &lock));
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 
     yp__waker_reg_finish(&reg);   /* the clone is unused if it fired */
     return result;
@@ -474,7 +479,7 @@ yp_timer_drop(yp_timer_t *timer)
     if (timer == NULL) {
         return;
     }
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     if (timer->index != NOT_QUEUED) {
         /* Cancel: it can no longer fire, and the heap's reference goes.
          * No signal needed; at worst the thread wakes early for it. */
@@ -484,7 +489,7 @@ yp_timer_drop(yp_timer_t *timer)
     yp_waker_t *waker = timer->waker;
     timer->waker = NULL;
     timer_unref_locked(timer);
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 
     yp_waker_drop(waker);
 }
@@ -513,7 +518,7 @@ yp_wake_after(yp_waker_t *waker, double seconds)
 void
 yp_timer_shutdown(void)
 {
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     shut_down = 1;
     if (thread_running) {
         pthread_t th = thread;
@@ -521,7 +526,7 @@ yp_timer_shutdown(void)
         generation++;
         joining++;
         pthread_cond_signal(&cond);
-        pthread_mutex_unlock(&lock);
+        yp__mutex_unlock(&lock);
 
         if (pthread_equal(th, pthread_self())) {
             /* Called from a wake on the timer thread: it cannot join
@@ -532,7 +537,7 @@ yp_timer_shutdown(void)
             pthread_join(th, NULL);
         }
 
-        pthread_mutex_lock(&lock);
+        yp__mutex_lock(&lock);
         joining--;
         pthread_cond_broadcast(&join_cond);
     }
@@ -563,27 +568,27 @@ yp_timer_shutdown(void)
         if (n == 0 && (!shut_down || heap_len == 0)) {
             break;
         }
-        pthread_mutex_unlock(&lock);
+        yp__mutex_unlock(&lock);
         for (size_t i = 0; i < n; i++) {
             yp_waker_drop(batch[i]);
         }
-        pthread_mutex_lock(&lock);
+        yp__mutex_lock(&lock);
     }
     if (shut_down && heap_len == 0) {
         free(heap);
         heap = NULL;
         heap_cap = 0;
     }
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 }
 
 void
 yp_timer_restart(void)
 {
     /* The thread itself starts lazily with the next timer. */
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     shut_down = 0;
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 }
 
 long
@@ -595,17 +600,17 @@ yp__timer_live(void)
 void
 yp__timer_sleep_state(unsigned long *signals_out, uint64_t *sleep_until_out)
 {
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     *signals_out = signals;
     *sleep_until_out = sleep_until;
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
 }
 
 size_t
 yp__timer_pending(void)
 {
-    pthread_mutex_lock(&lock);
+    yp__mutex_lock(&lock);
     size_t n = heap_len;
-    pthread_mutex_unlock(&lock);
+    yp__mutex_unlock(&lock);
     return n;
 }

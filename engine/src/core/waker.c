@@ -159,9 +159,9 @@ yp__waker_register_locked(yp__waker_reg_t *reg, yp_waker_t **slot,
         reg->fresh = NULL;
         return 1;
     }
-    pthread_mutex_unlock(lock);
+    yp__mutex_unlock(lock);
     reg->fresh = yp_waker_clone(w);
-    pthread_mutex_lock(lock);
+    yp__mutex_lock(lock);
     return 0;
 }
 
