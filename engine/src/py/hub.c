@@ -40,7 +40,10 @@
 /* This file's state; all strong references, NULL outside init..fini. */
 static struct {
     PyTypeObject *hub_type;
-    PyObject *hub_cache;            /* the last loop's hub */
+    yp__hub_t *loop_cache;          /* borrowed: the last loop's hub;
+                                     * reset by the hub when it goes (a
+                                     * strong cache kept the last loop
+                                     * alive after its user dropped it) */
     PyObject *token_hubs;           /* dict: TrioToken -> int (the hub's
                                      * address; the hub removes its entry
                                      * when it goes) */
@@ -108,11 +111,24 @@ yp__hub_deliver(yp__wait_t *w, yp__taskwaker_t *tw)
         if (closed == 0) {
             r = PyObject_CallMethodObjArgs(loop, hst.str_call_soon_threadsafe,
                                            hst.release_waiter, fut, NULL);
-            if (r == NULL && loop_is_closed(loop) == 1) {
-                /* Closed between the check and the call: the task is
-                 * gone with its loop, so the wake has nobody to wake. */
-                PyErr_Clear();
-                r = Py_NewRef(Py_None);
+            if (r == NULL) {
+                /* Closed between the check and the call?  Then the task
+                 * is gone with its loop and the wake has nobody to wake.
+                 * Asking calls Python: not with the call's error set (a
+                 * call made with an exception pending fails on its own,
+                 * "returned a result with an exception set"). */
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                if (loop_is_closed(loop) == 1) {
+                    Py_XDECREF(type);
+                    Py_XDECREF(value);
+                    Py_XDECREF(tb);
+                    r = Py_NewRef(Py_None);
+                }
+                else {
+                    PyErr_Clear();   /* is_closed's own error, if any */
+                    PyErr_Restore(type, value, tb);
+                }
             }
         }
         else if (closed == 1) {
@@ -181,11 +197,14 @@ Hub_traverse(PyObject *op, visitproc visit, void *arg)
     return 0;
 }
 
-/* A trio hub going away takes its registry entry (keyed by the token, so
- * before the token is cleared) and the cache with it. */
+/* A hub going away takes its cache entry with it, and a trio hub its
+ * registry entry (keyed by the token, so before the token is cleared). */
 static void
 hub_unregister(yp__hub_t *self)
 {
+    if (hst.loop_cache == self) {
+        hst.loop_cache = NULL;
+    }
     if (hst.token_cache == self) {
         hst.token_cache = NULL;
     }
@@ -281,7 +300,7 @@ yp__hub_init(void)
 void
 yp__hub_fini(void)
 {
-    Py_CLEAR(hst.hub_cache);
+    hst.loop_cache = NULL;
     /* Hubs still alive (held by coroutines that outlive the module) find
      * no registry and no cache: their dealloc touches neither. */
     hst.token_cache = NULL;
@@ -323,18 +342,20 @@ hub_new(PyObject *loop, int asyncio, PyObject *submit)
     return hub;
 }
 
-/* The loop's hub (borrowed from the cache), created on first use; NULL
- * without an exception when the loop cannot hold one (then wakes take the
- * per-wake path). */
-yp__hub_t *
-yp__hub_for_loop(PyObject *loop)
+/* The loop's hub (new ref), created on first use; NULL without an
+ * exception when the loop cannot hold one (then wakes take the per-wake
+ * path). */
+static yp__hub_t *
+hub_for_loop(PyObject *loop)
 {
-    yp__hub_t *hub = (yp__hub_t *)hst.hub_cache;
+    yp__hub_t *hub = hst.loop_cache;
     if (hst.hub_type == NULL) {
         return NULL;
     }
+    /* The cache is borrowed but sound: a hub resets it when it goes, and
+     * a live hub holds its loop, so the address cannot be reused. */
     if (hub != NULL && hub->loop == loop) {
-        return hub;
+        return (yp__hub_t *)Py_NewRef((PyObject *)hub);
     }
     PyObject *found = NULL;
     if (PyObject_GetOptionalAttr_compat(loop, hst.str_hub_attr, &found) < 0) {
@@ -359,9 +380,7 @@ yp__hub_for_loop(PyObject *loop)
         }
         found = (PyObject *)fresh;
     }
-    /* The cache keeps the hub (and through it the loop) alive, which is
-     * what makes the pointer comparison above sound. */
-    Py_XSETREF(hst.hub_cache, found);
+    hst.loop_cache = (yp__hub_t *)found;
     return (yp__hub_t *)found;
 }
 
@@ -431,7 +450,11 @@ yp__hub_bind(yp__wait_t *w, yp__taskwaker_t *tw)
                          __ATOMIC_RELAXED);
         return;   /* bound for life at the first arm */
     }
-    hub_bind(yp__hub_for_loop(w->loop), w, tw);
+    /* Our own reference while binding: the loop's attribute is what
+     * keeps its hub, and a loop's attribute can be anything. */
+    yp__hub_t *hub = hub_for_loop(w->loop);
+    hub_bind(hub, w, tw);
+    Py_XDECREF(hub);
 }
 
 void

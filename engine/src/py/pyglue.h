@@ -139,9 +139,6 @@ int yp__waiter_resolve(PyObject *waiter /* borrowed */);
 typedef struct yp__hub_s yp__hub_t;
 int yp__hub_init(void);
 void yp__hub_fini(void);
-/* The loop's hub (borrowed; cached), or NULL (no exception) if the loop
- * cannot hold one. */
-yp__hub_t *yp__hub_for_loop(PyObject *loop /* borrowed */);
 /* Resolve the record's waiter: directly on the loop thread, else
  * through call_soon_threadsafe.  Never raises. */
 void yp__hub_deliver(yp__wait_t *w, yp__taskwaker_t *tw);
