@@ -270,6 +270,23 @@ def many_wakes(yp, loop, seed):
        "results of 250 concurrent coroutines")
 
 
+class NoNewNames(asyncio.SelectorEventLoop):
+    """An asyncio loop that refuses every attribute it did not have after
+    __init__: it cannot hold an implementation's per-loop state (yieldpoint
+    keeps its wake hub on the loop), so every wake takes the implementation's
+    other path (yieldpoint's per-wake one)."""
+    _frozen = False
+
+    def __init__(self):
+        super().__init__()
+        self._frozen = True
+
+    def __setattr__(self, name, value):
+        if self._frozen and name not in self.__dict__:
+            raise AttributeError(f"this loop takes no new attribute {name!r}")
+        super().__setattr__(name, value)
+
+
 async def ticks(n=3):
     for _ in range(n):
         await current().checkpoint()

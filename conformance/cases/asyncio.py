@@ -1,8 +1,10 @@
 """Driven by asyncio: run, await, tasks, gather, wait_for, TaskGroup, timeout."""
 import asyncio
+import sys
+import types
 
 from . import ASYNCIO, clause
-from ._support import eq, same, steps
+from ._support import LATER, Skip, eq, same, steps
 
 
 @clause("asyncio.run", runtimes=ASYNCIO)
@@ -62,3 +64,38 @@ def timeout(yp, way, loop):
             b = await yp.sleep(0.01, "b")
         return a, b
     eq(loop.run(main), ("a", "b"), "results inside asyncio.timeout")
+
+
+@clause("asyncio.await", runtimes=("asyncio",))
+def await_beside_broken_trio(yp, loop):
+    """trio imported while its sniffio is broken -- cannot be imported any
+    more, or its current_async_library_cvar is not a ContextVar -- changes
+    nothing under asyncio: an implementation that asks which library
+    drives it falls back to asyncio.  It may report the problem through
+    sys.unraisablehook, which this case catches."""
+    try:
+        import trio  # noqa: F401 -- imported, as a program beside us would
+    except ImportError:
+        raise Skip("needs trio (Debian: python3-trio)") from None
+    saved = sys.modules.get("sniffio")
+    hooked = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = hooked.append
+    try:
+        for what, broken in (
+                ("cannot be imported", None),
+                ("has no ContextVar",
+                 types.SimpleNamespace(current_async_library_cvar=object()))):
+            sys.modules["sniffio"] = broken
+
+            async def main():
+                return await yp.scripted([("wake_after", LATER),
+                                          ("ready", "a")])
+            eq(loop.run(main), "a", f"result beside a trio whose sniffio "
+               f"{what}")
+    finally:
+        sys.unraisablehook = old_hook
+        if saved is None:
+            sys.modules.pop("sniffio", None)
+        else:
+            sys.modules["sniffio"] = saved

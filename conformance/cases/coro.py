@@ -363,6 +363,10 @@ def _finish(c):
 # without setting an exception"): the sweeps call send/throw/close as
 # methods, never through the eval loop, so this hides nothing of theirs.
 CEVAL_LOST = "error return without exception set"
+# CPython's threading failing for want of memory says so with a
+# RuntimeError, not a MemoryError (_thread.allocate_lock, a thread's start):
+# the interpreter's own, seen when an implementation starts a thread.
+THREAD_LOST = ("can't allocate lock", "can't start new thread")
 
 
 def _from_oom(exc):
@@ -370,7 +374,8 @@ def _from_oom(exc):
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, MemoryError) or (
-                type(exc) is SystemError and str(exc) == CEVAL_LOST):
+                type(exc) is SystemError and str(exc) == CEVAL_LOST) or (
+                type(exc) is RuntimeError and str(exc) in THREAD_LOST):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
@@ -408,6 +413,37 @@ def _oom_sweep(capi, what, prepare, op):
                        f"{''.join(f' or {t.__name__}' for t in expected)})")
 
 
+def _on_a_loop(yp, keep):
+    """(loop, coroutine): a fresh asyncio loop (so that whatever an
+    implementation keeps per loop is made again) and a coroutine whose
+    first poll keeps its waker (cancellable's handle does; a wake_after
+    would start a thread, and CPython's thread start can hang when an
+    allocation fails in the new thread)."""
+    ev = asyncio.SelectorEventLoop()
+    c = yp.cancellable()
+    keep.append((ev, c))
+    return ev, c
+
+
+def _first_suspension(s):
+    """The coroutine's first send with its loop set as the running one
+    (asyncio's hook for loop implementations), so that it suspends on that
+    loop without the loop running: no allocation of the loop's own."""
+    ev, c = s
+    asyncio.events._set_running_loop(ev)
+    try:
+        c.send(None)
+    except StopIteration as e:
+        # cancellable completes with what ended its wait, returned: an
+        # allocation that failed inside it (the native adapter's body
+        # catches it) is judged like a raised one.
+        if isinstance(e.value, BaseException):
+            raise e.value from None
+        raise
+    finally:
+        asyncio.events._set_running_loop(None)
+
+
 class _Held:
     """A result to watch with a weak reference."""
 
@@ -419,6 +455,7 @@ def out_of_memory(yp):
     future made was dropped and every result freed."""
     capi = _testcapi()
     made = []
+    suspensions = []
 
     def watched():
         """(probe, result, made): op sets made[0] once the coroutine exists
@@ -460,6 +497,12 @@ def out_of_memory(yp):
                    lambda: None, lambda _: yp.cancellable_sleep(30).close())
         _oom_sweep(capi, "Counter().get() run to the end", lambda: None,
                    lambda _: _finish(yp.Counter(3).get()))
+        _oom_sweep(capi, "a first suspension on a fresh asyncio loop, its "
+                   "waker kept (per-loop state made)",
+                   lambda: _on_a_loop(yp, suspensions), _first_suspension)
+    for ev, c in suspensions:
+        c.close()
+        ev.close()
     collect()
     made = [(p, r) for p, r, flag in made if flag[0]]
     eq([p for p, _ in made if not p.dropped], [],

@@ -5,14 +5,15 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 
 from ypkit import messages
 
 from . import ASYNCIO, ASYNCIO_FAMILY, clause
-from ._support import (LATER, WAIT, about, check, collect, eq, finishes,
-                       raises, run_by_hand, many_wakes, same, settle, steps,
-                       ticks, variant)
+from ._support import (LATER, WAIT, Fail, NoNewNames, about, check, collect,
+                       eq, finishes, raises, run_by_hand, many_wakes, same,
+                       settle, steps, ticks, until, variant)
 
 
 @clause("pending.loop-future", runtimes=ASYNCIO_FAMILY)
@@ -190,23 +191,6 @@ def wake_resumes(yp, loop):
     eq(loop.run(main), "w", "result after two foreign-thread wakes")
 
 
-class _NoNewNames(asyncio.SelectorEventLoop):
-    """An asyncio loop that refuses every attribute it did not have after
-    __init__: it cannot hold an implementation's per-loop state (yieldpoint
-    keeps its wake hub on the loop), so every wake takes the implementation's
-    other path (yieldpoint's per-wake one)."""
-    _frozen = False
-
-    def __init__(self):
-        super().__init__()
-        self._frozen = True
-
-    def __setattr__(self, name, value):
-        if self._frozen and name not in self.__dict__:
-            raise AttributeError(f"this loop takes no new attribute {name!r}")
-        super().__setattr__(name, value)
-
-
 @clause("pending.foreign-thread", "pending.wake-resumes", runtimes=("asyncio",))
 def foreign_thread_loop_without_attributes(yp, loop):
     async def main():
@@ -219,7 +203,7 @@ def foreign_thread_loop_without_attributes(yp, loop):
         r = await asyncio.gather(*coros)
         eq(p.polls, 4, "polls (one per wake)")
         return r
-    ev = _NoNewNames()
+    ev = NoNewNames()
     try:
         eq(ev.run_until_complete(main()), ["a", "b", 42] + list(range(20)),
            "results on a loop that takes no new attribute")
@@ -227,11 +211,100 @@ def foreign_thread_loop_without_attributes(yp, loop):
         ev.close()
 
 
+class _SlowLookups(NoNewNames):
+    """NoNewNames whose first lookup of a name it lacks takes 3 x LATER
+    (the GIL released, as a proxy's lookup would): a missing attribute an
+    implementation asks for while suspending (yieldpoint: its wake hub)
+    widens the gap between the poll's Pending and the yield, so that a
+    foreign wake due LATER after the poll lands inside it."""
+    _slept = False
+
+    def __getattr__(self, name):
+        if not name.startswith("__") and not type(self)._slept:
+            type(self)._slept = True
+            time.sleep(3 * LATER)
+        raise AttributeError(name)
+
+
+@clause("pending.foreign-thread", "pending.wake-resumes", runtimes=("asyncio",))
+def foreign_wake_while_suspending(yp, loop):
+    """A foreign wake that lands after the poll returned Pending but before
+    the coroutine yielded (while it is still suspending) is not lost: the
+    task polls again and completes.  An implementation that records the
+    wait as armed without seeing the wake yields a waiter nobody will
+    release."""
+    async def main():
+        p = yp.Probe()
+        r = await asyncio.wait_for(
+            yp.scripted([("wake_after", LATER), ("ready", "a")], p), WAIT)
+        return r, p.polls
+    ev = _SlowLookups()
+    try:
+        r, polls = ev.run_until_complete(main())
+    except asyncio.TimeoutError:
+        raise Fail(f"a wake that landed while the coroutine was suspending "
+                   f"was lost: no resume in {WAIT}s") from None
+    finally:
+        ev.close()
+    eq((r, polls), ("a", 2), "result and polls")
+
+
 @clause("pending.loop-closed", runtimes=("asyncio",))
 def loop_closed_without_attributes(yp, loop):
     p = yp.Probe()
-    _wakes_hit_closed_loop(_NoNewNames(), p, [
+    _wakes_hit_closed_loop(NoNewNames(), p, [
         yp.scripted([("wake_after", 0.05), "pending"], p), yp.sleep(0.05)])
+
+
+class _ClosesUnderTheWake(NoNewNames):
+    """A loop that closes between a foreign thread's two calls: is_closed()
+    says open, then call_soon_threadsafe finds it closed and raises
+    asyncio's "Event loop is closed" (after which is_closed() says so).
+    What a loop closed by its own thread does to a wake that checked first,
+    made certain instead of a one-in-a-million interleaving."""
+
+    def __init__(self):
+        self._gone = False
+        super().__init__()
+
+    def is_closed(self):
+        return self._gone or super().is_closed()
+
+    def call_soon_threadsafe(self, *args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            self._gone = True
+            raise RuntimeError("Event loop is closed")
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+
+@clause("pending.loop-closed", runtimes=("asyncio",))
+def loop_closes_under_the_wake(yp, loop):
+    """A foreign wake that finds the loop open and then, at its
+    call_soon_threadsafe, closed is silently ignored like any wake after
+    the close: nothing on stderr or sys.unraisablehook, and close() still
+    drops the future."""
+    p = yp.Probe()
+    c = yp.scripted([("wake_after", LATER), ("ready", 1)], p)
+    ev = _ClosesUnderTheWake()
+    hooked = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = hooked.append
+    try:
+        async def start():
+            c.send(None)
+        ev.run_until_complete(start())
+        until(lambda: ev._gone, what="the foreign wake")
+        time.sleep(LATER)              # the wake finishes its work
+        ev.run_until_complete(asyncio.sleep(0))
+    finally:
+        sys.unraisablehook = old_hook
+        ev._gone = False
+        ev.close()
+    c.close()
+    check(p.dropped, "close() after the wake met a closed loop did not "
+          "drop the future")
+    eq([f"{u.exc_type.__name__}: {u.exc_value}" for u in hooked], [],
+       "sys.unraisablehook calls for a wake that met a closing loop")
 
 
 def _wakes_hit_closed_loop(ev, p, coros):
@@ -366,6 +439,26 @@ def loop_closed(yp, loop):
 @clause("pending.many")
 def many(yp, loop):
     many_wakes(yp, loop, seed=1234)
+
+
+@clause("pending.many")
+def wake_order(yp, loop):
+    """Waits started together resume in the order their wakes come: four
+    wake_after steps, started in a shuffled order, whose delays are
+    2 x LATER apart, finish shortest first.  (A timer queue that loses its
+    order -- a heap whose sift-down is off by one -- holds the second wake
+    back behind the third.)"""
+    gap = 2 * LATER
+    done = []
+
+    async def one(k):
+        done.append(await yp.scripted([("wake_after", k * gap), ("ready", k)]))
+
+    async def main():
+        await loop.gather(*(one(k) for k in (2, 4, 1, 3)))
+    loop.run(main)
+    eq(done, [1, 2, 3, 4], "completion order of wakes 1-4 x "
+       f"{gap:g}s away, started in the order 2, 4, 1, 3")
 
 
 @clause("pending.loop-closing")

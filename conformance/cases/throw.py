@@ -6,9 +6,10 @@ import weakref
 from ypkit import messages
 
 from . import ASYNCIO, clause
-from ._support import (LATER, about, advance, check, collect, drive, eq,
-                       finishes, polls_before, raises, reuse_error, same,
-                       steps, suspend, suspended, ticks)
+from ._support import (LATER, NoNewNames, about, advance, check, collect,
+                       drive, eq, finishes, polls_before, raises,
+                       reuse_error, same, steps, suspend, suspended, ticks,
+                       until)
 
 
 def _pending(yp, way, p=None):
@@ -410,6 +411,57 @@ def gc_drops(yp, loop):
         collect()
         check(p.dropped, "suspended coroutine in a cycle not collected")
     loop.run(main)
+
+
+@clause("throw.gc-drops", runtimes=("asyncio",))
+def gc_drops_with_its_loop(yp, loop):
+    """A coroutine suspended in a task on a loop that is dropped unclosed,
+    after its wake was queued on that loop (a foreign wake not yet run):
+    the loop, the task, the coroutine and its waiter are garbage together,
+    and the collector frees all of it.  On a loop that takes no new
+    attribute (yieldpoint's per-wake path) the queued wake holds the
+    waiter: a cycle loop -> ready queue -> waiter -> loop, which the
+    collector only sees if the waiter shows its loop (tp_traverse).  On a
+    plain loop nothing may keep the loop alive once its user dropped it
+    (a cache of the last loop's state must not)."""
+    for make in (asyncio.SelectorEventLoop, NoNewNames):
+        _drop_loop_with_queued_wake(yp, make)
+
+
+def _drop_loop_with_queued_wake(yp, make):
+    ev = make()
+    what = f"{make.__name__}"
+    # Its task is destroyed pending: asyncio reports that through the
+    # loop's exception handler, which is not what this case checks.
+    ev.set_exception_handler(lambda _loop, _context: None)
+    p = yp.Probe()
+
+    async def start():
+        ev.create_task(_await(yp.scripted([("wake_after", LATER),
+                                           ("ready", 1)], p)))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    try:
+        ev.run_until_complete(start())
+        eq(p.polls, 1, f"{what}: polls before the wake")
+        until(lambda: len(ev._ready) > 0, what=f"{what}: the foreign wake "
+              "to reach the loop's ready queue")
+    except BaseException:
+        ev.close()
+        raise
+    ref = weakref.ref(ev)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)   # unclosed loop
+        del ev, start
+        collect()
+    check(ref() is None, f"{what}: a dropped loop, with a suspended "
+          "coroutine's task and its queued wake, was not collected")
+    check(p.dropped, f"{what}: the coroutine of a collected task did not "
+          "drop its future")
+
+
+async def _await(c):
+    return await c
 
 
 class _Box:

@@ -7,6 +7,7 @@ before it waits for anything else: a yielded suspension is a promise that
 the task is waiting on it, and a wake of a task that is not waiting there
 kills the run.
 """
+import sys
 import time
 
 import outcome
@@ -48,6 +49,36 @@ def await_(yp, way, loop):
     r = loop.run(main)
     same(r[0], obj, "await result")
     eq(r[1:], ("b", "t"), "await of sleep(), nursery task's result")
+
+
+@clause("trio.await", runtimes=TRIO_FAMILY)
+def await_with_trio_incomplete(yp, loop):
+    """A trio missing a name of its lowlevel API (trio.lowlevel.Abort,
+    removed for the case) when a coroutine first suspends: an
+    implementation that loads trio's API then cannot, so the await either
+    completes or raises an exception -- never a crash or a hang -- and
+    whatever it reports goes to sys.unraisablehook.  No coroutine runs once
+    the name is back: in the refleak mode every repetition meets the
+    failure again (a failed load must not leak)."""
+    import trio
+    abort = trio.lowlevel.Abort
+    hooked = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = hooked.append
+    del trio.lowlevel.Abort
+    try:
+        async def main():
+            try:
+                return await yp.scripted([("wake_after", LATER),
+                                          ("ready", "a")])
+            except Exception as e:      # noqa: B902 -- judged below
+                return e
+        r = loop.run(main)
+    finally:
+        trio.lowlevel.Abort = abort
+        sys.unraisablehook = old_hook
+    check(r == "a" or isinstance(r, Exception),
+          f"await beside an incomplete trio gave {r!r}")
 
 
 @clause("trio.pending-suspends", runtimes=TRIO_FAMILY)
@@ -141,6 +172,26 @@ def cancel_drops(yp, way, loop):
         check(p.dropped, "future not dropped by an outcome.Error")
         eq(p.polls, n, "polls (an outcome.Error must not poll)")
         reuse_error(c.send, None, what="send after the error")
+    loop.run(main)
+
+
+@clause("trio.cancel-drops", runtimes=TRIO_FAMILY)
+def broken_error_sent(yp, loop):
+    """An outcome.Error that lost its exception (its `error` slot deleted)
+    sent into a suspended coroutine: send raises the AttributeError of
+    reading it -- never polls with that error pending, never crashes --
+    and close() still drops the future."""
+    async def main():
+        p = yp.Probe()
+        c = _pending(yp, "ready", p)
+        await suspend(c, "ready")
+        broken = outcome.Error(KeyError("lost"))
+        object.__delattr__(broken, "error")
+        raises(AttributeError, c.send, broken,
+               what="send(an outcome.Error without its error)")
+        c.close()
+        check(p.dropped, "close() after a broken outcome.Error did not drop "
+              "the future")
     loop.run(main)
 
 
