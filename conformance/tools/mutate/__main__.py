@@ -14,7 +14,10 @@ import collections
 import glob
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 
 from . import generate, run
@@ -47,7 +50,8 @@ def parse(argv):
                     help="sources to mutate, relative to the repository; !GLOB "
                          "removes (default: %(default)s)")
     ap.add_argument("--only", nargs="+", metavar="ID",
-                    help="run these mutant IDs (path:line:offset:operator) only")
+                    help="run these mutant IDs (path:line:offset:operator) "
+                    "only; with --sample-of, these as well")
     ap.add_argument("--modes", default="plain,refleak,asan",
                     help="modes, cheapest first, comma-separated (default %(default)s)")
     ap.add_argument("--scratch", default=os.path.join(REPO, "build", "mutate"),
@@ -58,6 +62,17 @@ def parse(argv):
                     help="run only these cases (yp-conform --filter): for "
                     "re-checking the survivors of a whole-suite run (--resume) "
                     "against cases added since; the record notes it")
+    ap.add_argument("--sample-of", metavar="JSON",
+                    help="take the sample of this earlier record instead of "
+                    "drawing one: each of its mutants is found again on "
+                    "today's sources by file, operator and mutation text, "
+                    "at the nearest line (the code may have moved); its "
+                    "killed verdicts are kept and its survivors run again "
+                    "in the --modes not yet met (every mode with --filter)")
+    ap.add_argument("--sample-rev", metavar="REV",
+                    help="the commit --sample-of's record was drawn from, "
+                    "if the record does not say (records before 2026-12-03 "
+                    "say 'working tree')")
     ap.add_argument("--json", help="write the record here (updated after every mutant)")
     ap.add_argument("--resume", action="store_true",
                     help="reuse verdicts for the same mutants from --json")
@@ -94,6 +109,82 @@ def choose(args, root):
             raise SystemExit(f"mutate: no such mutant: {', '.join(missing)}")
         return files, population, [by_id[i] for i in args.only]
     return files, population, generate.sample(population, args.count or None, args.seed)
+
+
+def _git(*args):
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _line_map(rev, path, src_root):
+    """old line of `path` at `rev` -> its line in the sources under
+    `src_root` (today's), or None when that line changed or went: read off
+    `git diff -U0` (exact, unlike a guess by distance)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".c") as old:
+        old.write(_git("show", f"{rev}:{path}"))
+        old.flush()
+        diff = subprocess.run(
+            ["git", "diff", "--no-index", "-U0", old.name,
+             os.path.join(src_root, path)],
+            capture_output=True, text=True).stdout
+    hunks = [tuple(int(x) if x != "" else 1 for x in h) for h in re.findall(
+        r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", diff, re.M)]
+
+    def new_line(line):
+        shift = 0
+        for o_start, o_len, _n_start, n_len in hunks:
+            if o_len == 0:                   # lines added after o_start
+                if line > o_start:
+                    shift += n_len
+            elif o_start <= line < o_start + o_len:
+                return None                  # this line changed
+            elif line >= o_start + o_len:
+                shift += n_len - o_len
+        return line + shift
+    return new_line
+
+
+def find_again(old, population, rev, src_root):
+    """Today's mutant for each record of `old` (drawn from the sources of
+    commit `rev`), as (mutant, record) pairs, and the records whose line
+    changed or went since (left out).  A line is followed through
+    `git diff`; on it, the mutant with the same operator and mutation text
+    (of several, the one in the same column)."""
+    by_line = {}
+    for m in population:
+        by_line.setdefault((m.path, m.line), []).append(m)
+    maps, texts, found, lost = {}, {}, [], []
+    for r in old:
+        path = r["path"]
+        if path not in maps:
+            maps[path] = _line_map(rev, path, src_root)
+            texts[path] = _git("show", f"{rev}:{path}")
+        line = maps[path](r["line"])
+        same = [m for m in by_line.get((path, line), [])
+                if m.operator == r["operator"] and m.describe() == r["mutation"]]
+        if not same:
+            lost.append(r)
+            continue
+        text = texts[path]
+        offset = int(r["id"].split(":")[2])
+        column = offset - (text.rfind("\n", 0, offset) + 1)
+        src = open(os.path.join(src_root, path)).read()
+        found.append((min(same, key=lambda m: abs(
+            m.start - (src.rfind("\n", 0, m.start) + 1) - column)), r))
+    return found, lost
+
+
+def say_found(found, lost):
+    """What find_again did, for the log: every record it left out, and
+    every one it found elsewhere (a statement that moved -- or, when the
+    file has several like it, perhaps another one: check those by hand)."""
+    for r in lost:
+        print(f"mutate: {r['path']}:{r['line']} {r['mutation']}: not in "
+              "today's sources (its code changed); left out", flush=True)
+    for m, r in found:
+        if m.id != r["id"]:
+            print(f"mutate: {r['path']}:{r['line']} {r['mutation']}: found "
+                  f"at line {m.line} ({m.id})", flush=True)
 
 
 def ratio(k, n):
@@ -154,17 +245,36 @@ def main(argv=None):
     scratch = run.Scratch(REPO, args.scratch, nice=args.nice, jobs=args.jobs)
     scratch.sync(args.rev)
     files, population, chosen = choose(args, scratch.src)
+    previous = {}
+    if args.sample_of:
+        with open(args.sample_of) as f:
+            old = json.load(f)
+        rev = args.sample_rev or old.get("commit") or old.get("rev")
+        if not rev or rev == "working tree":
+            raise SystemExit("mutate: --sample-of: the record names no "
+                             "commit; say which with --sample-rev")
+        found, lost = find_again(old["mutants"], population, rev,
+                                 scratch.src)
+        say_found(found, lost)
+        # --only adds mutants of its own (a lost record's successor).
+        chosen = [m for m, _ in found] + (chosen if args.only else [])
+        previous = {m.id: dict(r, id=m.id, line=m.line, was=r["id"])
+                    for m, r in found if r["status"] != "error"}
     if args.list:
         for m in chosen:
             print(f"{m.id}\t{m.describe()}")
         return 0
-    previous = {}
     if args.resume and args.json and os.path.exists(args.json):
         with open(args.json) as f:
             previous = {r["id"]: r for r in json.load(f)["mutants"]
                         if r["status"] != "error"}
     head = {"format": FORMAT, "seed": args.seed, "count": args.count,
-            "rev": args.rev or "working tree", "filter": args.filter, "files": files, "population": len(population), "modes": args.modes,
+            "rev": args.rev or "working tree", "filter": args.filter,
+            "commit": args.rev or _git("rev-parse", "HEAD").strip(),
+            "dirty": not args.rev and bool(_git("status", "--porcelain",
+                                                "--", "engine", "conformance")),
+            "sample_of": args.sample_of, "files": files,
+            "population": len(population), "modes": args.modes,
             "loops": run.LOOPS, "loops_for": run.LOOPS_FOR,
             "refleak": args.refleak, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                              time.gmtime())}

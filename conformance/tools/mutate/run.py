@@ -27,7 +27,9 @@ MODES = ("plain", "refleak", "asan")
 # runtime, so its mutants meet the suite under it too (under asyncio alone
 # every one of them would survive, unreached).
 LOOPS = "asyncio"
-LOOPS_FOR = {"engine/src/py/trio_rt.c": "asyncio,trio"}
+# hub.c holds the trio hub (its run_sync_soon door) beside the asyncio one.
+LOOPS_FOR = {"engine/src/py/trio_rt.c": "asyncio,trio",
+             "engine/src/py/hub.c": "asyncio,trio"}
 
 
 def loops_for(path):

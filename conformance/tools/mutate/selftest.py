@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 
-from . import generate, run
+from . import __main__, generate, run
 from .__main__ import DEFAULT_FILES, REPO, select_files
 
 SNIPPET = r'''
@@ -95,6 +95,33 @@ def test_engine_sources():
     expect(generate.sample(ms, 20, 8) != a, "the seed does not matter")
 
 
+def test_find_again():
+    """--sample-of follows a record's lines through `git diff`: two lines
+    added above move a mutant by two; a changed line loses its mutants."""
+    path = "engine/src/core/borrow.c"
+    old = __main__._git("show", f"HEAD:{path}")
+    before = generate.mutants_of(path, old)
+    expect(len(before) >= 3, f"too few mutants in {path}")
+    moved = before[0]
+    changed = [m for m in before if m.line != moved.line][-1]
+    lines = old.splitlines(keepends=True)
+    lines[changed.line - 1] = lines[changed.line - 1].replace(
+        changed.old, changed.old + " /* edited */", 1)
+    new = "/* one */\n/* two */\n" + "".join(lines)
+    records = [{"id": m.id, "path": m.path, "line": m.line,
+                "operator": m.operator, "mutation": m.describe()}
+               for m in (moved, changed)]
+    with tempfile.TemporaryDirectory(prefix="yp-mutate.") as tmp:
+        os.makedirs(os.path.join(tmp, os.path.dirname(path)))
+        with open(os.path.join(tmp, path), "w", encoding="utf-8") as f:
+            f.write(new)
+        found, lost = __main__.find_again(
+            records, generate.mutants_of(path, new), "HEAD", tmp)
+    expect([(m.line, m.old) for m, _ in found] == [(moved.line + 2, moved.old)],
+           f"found: {[(m.id, r['id']) for m, r in found]}")
+    expect([r["id"] for r in lost] == [changed.id], f"lost: {lost}")
+
+
 def test_e2e(scratch=None):
     path = "engine/src/py/coroutine.c"
     src = open(os.path.join(REPO, path), encoding="utf-8").read()
@@ -118,7 +145,7 @@ def test_e2e(scratch=None):
 
 
 def main(argv):
-    for t in (test_snippet, test_engine_sources):
+    for t in (test_snippet, test_engine_sources, test_find_again):
         t()
         print(f"ok {t.__name__}")
     if "--e2e" in argv:
