@@ -278,6 +278,8 @@ def main(argv=None):
             "loops": run.LOOPS, "loops_for": run.LOOPS_FOR,
             "refleak": args.refleak, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                              time.gmtime())}
+    if args.sample_of:
+        head.update(seed=old.get("seed"), count=old.get("count"))
     records = []
     for i, m in enumerate(chosen, 1):
         rec = previous.get(m.id)
