@@ -65,10 +65,11 @@ def parse(argv):
     ap.add_argument("--sample-of", metavar="JSON",
                     help="take the sample of this earlier record instead of "
                     "drawing one: each of its mutants is found again on "
-                    "today's sources by file, operator and mutation text, "
-                    "at the nearest line (the code may have moved); its "
-                    "killed verdicts are kept and its survivors run again "
-                    "in the --modes not yet met (every mode with --filter)")
+                    "today's sources, its line followed through `git diff` "
+                    "from the record's commit (left out if that line "
+                    "changed); its killed verdicts are kept and its "
+                    "survivors run again in the --modes not yet met (every "
+                    "mode with --filter)")
     ap.add_argument("--sample-rev", metavar="REV",
                     help="the commit --sample-of's record was drawn from, "
                     "if the record does not say (records before 2026-12-03 "
@@ -116,16 +117,15 @@ def _git(*args):
                           text=True, check=True).stdout
 
 
-def _line_map(rev, path, src_root):
-    """old line of `path` at `rev` -> its line in the sources under
-    `src_root` (today's), or None when that line changed or went: read off
-    `git diff -U0` (exact, unlike a guess by distance)."""
+def _line_map(old_text, new_path):
+    """old line of `old_text` -> its line in the file `new_path`, or None
+    when that line changed or went: read off `git diff -U0` (exact, unlike
+    a guess by distance)."""
     with tempfile.NamedTemporaryFile("w", suffix=".c") as old:
-        old.write(_git("show", f"{rev}:{path}"))
+        old.write(old_text)
         old.flush()
         diff = subprocess.run(
-            ["git", "diff", "--no-index", "-U0", old.name,
-             os.path.join(src_root, path)],
+            ["git", "diff", "--no-index", "-U0", old.name, new_path],
             capture_output=True, text=True).stdout
     hunks = [tuple(int(x) if x != "" else 1 for x in h) for h in re.findall(
         r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", diff, re.M)]
@@ -153,31 +153,34 @@ def find_again(old, population, rev, src_root):
     by_line = {}
     for m in population:
         by_line.setdefault((m.path, m.line), []).append(m)
-    maps, texts, found, lost = {}, {}, [], []
+    files, found, lost = {}, [], []     # path -> (old text, line map, today's)
     for r in old:
         path = r["path"]
-        if path not in maps:
-            maps[path] = _line_map(rev, path, src_root)
-            texts[path] = _git("show", f"{rev}:{path}")
-        line = maps[path](r["line"])
-        same = [m for m in by_line.get((path, line), [])
+        if path not in files:
+            old_text = _git("show", f"{rev}:{path}")
+            new_path = os.path.join(src_root, path)
+            with open(new_path, encoding="utf-8") as f:
+                files[path] = (old_text, _line_map(old_text, new_path),
+                               f.read())
+        old_text, new_line, new_text = files[path]
+        same = [m for m in by_line.get((path, new_line(r["line"])), [])
                 if m.operator == r["operator"] and m.describe() == r["mutation"]]
         if not same:
             lost.append(r)
             continue
-        text = texts[path]
-        offset = int(r["id"].split(":")[2])
-        column = offset - (text.rfind("\n", 0, offset) + 1)
-        src = open(os.path.join(src_root, path)).read()
+        column = _column(old_text, int(r["id"].split(":")[2]))
         found.append((min(same, key=lambda m: abs(
-            m.start - (src.rfind("\n", 0, m.start) + 1) - column)), r))
+            _column(new_text, m.start) - column)), r))
     return found, lost
+
+
+def _column(text, offset):
+    return offset - (text.rfind("\n", 0, offset) + 1)
 
 
 def say_found(found, lost):
     """What find_again did, for the log: every record it left out, and
-    every one it found elsewhere (a statement that moved -- or, when the
-    file has several like it, perhaps another one: check those by hand)."""
+    every one whose statement moved."""
     for r in lost:
         print(f"mutate: {r['path']}:{r['line']} {r['mutation']}: not in "
               "today's sources (its code changed); left out", flush=True)
