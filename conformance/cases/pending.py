@@ -217,11 +217,14 @@ class _SlowLookups(NoNewNames):
     implementation asks for while suspending (yieldpoint: its wake hub)
     widens the gap between the poll's Pending and the yield, so that a
     foreign wake due LATER after the poll lands inside it."""
-    _slept = False
+
+    def __init__(self):
+        self._slept = False
+        super().__init__()
 
     def __getattr__(self, name):
-        if not name.startswith("__") and not type(self)._slept:
-            type(self)._slept = True
+        if not name.startswith("__") and not self._slept:
+            self._slept = True
             time.sleep(3 * LATER)
         raise AttributeError(name)
 

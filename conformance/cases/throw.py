@@ -430,7 +430,7 @@ def gc_drops_with_its_loop(yp, loop):
 
 def _drop_loop_with_queued_wake(yp, make):
     ev = make()
-    what = f"{make.__name__}"
+    what = make.__name__
     # Its task is destroyed pending: asyncio reports that through the
     # loop's exception handler, which is not what this case checks.
     ev.set_exception_handler(lambda _loop, _context: None)
