@@ -352,8 +352,9 @@ fork_child(void)
     /* Not an unlock: a checked (error-checking) mutex records its owner's
      * thread id, and this process's only thread has a new one, so the
      * unlock would fail.  A fresh mutex is what the child needs anyway. */
-    if (yp__mutex_init(&lock) != 0) {
-        abort();
+    int err = yp__mutex_init(&lock);
+    if (err != 0) {
+        yp__mutex_fail("pthread_mutex_init", err);
     }
 }
 

@@ -37,7 +37,8 @@
 
 #include "pythread.h"
 
-/* This file's state; all strong references, NULL outside init..fini. */
+/* This file's state, NULL outside init..fini; strong references but for
+ * the two caches, which are borrowed (see each). */
 static struct {
     PyTypeObject *hub_type;
     yp__hub_t *loop_cache;          /* borrowed: the last loop's hub;
