@@ -23,6 +23,29 @@ def sleep(yp, loop):
     eq((none1, none2), (None, None), "default results")
 
 
+@clause("fixture.sleep")
+def sleep_not_late(yp, loop):
+    """Nor much later: three 10 ms sleeps in a row finish before a 1 s sleep
+    started just before them.  (A sleep whose deadline loses its carry into
+    the seconds ends only at the next whole second of the clock: each short
+    sleep then takes up to a second, and the three outlast the long one.)"""
+    done = []
+
+    async def long():
+        await yp.sleep(1.0)
+        done.append("1 s")
+
+    async def shorts():
+        for _ in range(3):
+            await yp.sleep(0.01)
+        done.append("3 x 10 ms")
+
+    async def main():
+        await loop.gather(long(), shorts())
+    loop.run(main)
+    eq(done, ["3 x 10 ms", "1 s"], "completion order")
+
+
 @clause("fixture.cancellable-sleep")
 def cancellable_sleep(yp, loop):
     eq(loop.run(lambda: yp.cancellable_sleep(0.01)), 42,

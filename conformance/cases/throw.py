@@ -1,5 +1,6 @@
 """throw, close, cancellation and garbage collection."""
 import asyncio
+import time
 import warnings
 import weakref
 
@@ -89,6 +90,44 @@ def forms(yp, loop):
                 e = raises(ValueError, c.throw, *args, what=what)
             check(ok(e), f"{what}: raised {e!r}")
             check(p.dropped, f"{what}: future not dropped")
+    loop.run(main)
+
+
+def _raise_here():
+    raise ValueError("raised in _raise_here")
+
+
+@clause("throw.forms")
+def forms_keep_traceback(yp, loop):
+    """throw(e, None, None): a traceback argument of None means "no new
+    traceback", so the instance keeps the one it has and the frame that
+    first raised it is still in the traceback of what comes out (setting
+    None would erase where the error came from).  Only the instance form:
+    with a class first, throw(type(e), e, None), CPython 3.11 itself drops
+    the old traceback, so that is left open."""
+    def frames(e):
+        names, tb = [], e.__traceback__
+        while tb is not None:
+            names.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        return names
+
+    async def main():
+        try:
+            _raise_here()
+        except ValueError as caught:
+            e = caught
+        c = yp.scripted(["pending", ("ready", 1)])
+        c.send(None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            same(raises(ValueError, c.throw, e, None, None,
+                        what="throw(e, None, None)"),
+                 e, "the exception raised")
+        names = frames(e)
+        check("_raise_here" in names,
+              "throw(e, None, None): the traceback lost the frame that "
+              f"raised the exception (frames now: {names})")
     loop.run(main)
 
 
@@ -356,6 +395,23 @@ def close_fresh(yp):
     same(c.close(), None, "close() of a fresh coroutine")
     eq((p.polls, p.dropped), (0, True), "(polls, dropped) after close")
     reuse_error(c.send, None, what="send after close")
+
+
+@clause("throw.close-drops")
+def close_as_its_thread_ends(yp, loop):
+    """close() of a sleep whose thread is in its last slice: the thread
+    then finishes into a dropped future (the seed's `tx.send(())` after the
+    receiver went returns an error nobody reads), which must break nothing
+    and, under the gates, leak nothing."""
+    async def main():
+        for _ in range(3):
+            c = yp.sleep(0.005)
+            c.send(None)                 # the thread starts
+            time.sleep(0.002)            # ... and sleeps its last 5 ms
+            same(c.close(), None, "close() of a sleep near its end")
+            reuse_error(c.send, None, what="send after close")
+        time.sleep(0.03)                 # the threads finish into nothing
+    loop.run(main)
 
 
 @clause("throw.close-idempotent")
