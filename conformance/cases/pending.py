@@ -3,6 +3,7 @@ import asyncio
 import contextvars
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -462,6 +463,61 @@ def wake_order(yp, loop):
     loop.run(main)
     eq(done, [1, 2, 3, 4], "completion order of wakes 1-4 x "
        f"{gap:g}s away, started in the order 2, 4, 1, 3")
+
+
+_EXIT_CHILD = """
+import asyncio, sys
+sys.path[:0] = {path!r}
+import {module} as yp
+
+async def main():
+    # Kept in sys, whose dict the interpreter clears after every module's
+    # (builtins would not do: finalization restores their startup copy
+    # first): the coroutines, and so their waits, outlive the adapter
+    # module's own globals.
+    sys._yp_left_suspended = keep = [
+        yp.scripted([("wake_after", 3600), ("ready", 1)]),
+        yp.sleep(3600),
+        yp.scripted([("wake_after", 0.002), ("ready", 1)]),
+    ]
+    for c in keep:
+        c.send(None)
+
+{install}asyncio.run(main())
+print("exiting", flush=True)
+"""
+
+
+@clause("pending.interpreter-exit", runtimes=ASYNCIO)
+def interpreter_exit(yp, loop):
+    """A fresh interpreter (this one's executable, environment and path)
+    that exits with coroutines suspended -- on a timer wake an hour away
+    and on a foreign thread's hour-long sleep, their futures alive until
+    after the adapter's module is cleared, beside a wake due as the run
+    ends -- exits with status 0 and writes nothing to stderr: the waits are
+    torn down with the interpreter, not woken into it."""
+    path = [p for p in sys.path if p]
+    install = ("import uvloop\nuvloop.install()\n" if loop.name == "uvloop"
+               else "")
+    code = _EXIT_CHILD.format(path=path, module=yp.__name__, install=install)
+    # The child inherits this process's environment, so under the gates it
+    # runs under the same sanitizer options (and its report, if any, is
+    # what fails the case).  The limit is a hang guard only: a fresh interpreter's start and exit take 0.1 s,
+    # a few seconds under memcheck (which follows the child), and the
+    # runner's own timeout stays the outer bound.
+    limit = 25.0
+    try:
+        r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code],
+                           capture_output=True, timeout=limit,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise Fail(f"the process did not end within {limit:g} s "
+                   f"(stderr: {e.stderr!r})") from None
+    err = r.stderr.decode(errors="replace")
+    eq(r.stdout.decode(errors="replace"), "exiting\n",
+       "the process's output (stderr: " + repr(err[-2000:]) + ")")
+    eq(err, "", "the process's stderr")
+    eq(r.returncode, 0, "the process's exit status")
 
 
 @clause("pending.loop-closing")
