@@ -51,34 +51,50 @@ def await_(yp, way, loop):
     eq(r[1:], ("b", "t"), "await of sleep(), nursery task's result")
 
 
+def _broken_for_the_case(*args):
+    raise RuntimeError("broken for the case")
+
+
 @clause("trio.await", runtimes=TRIO_FAMILY)
 def await_with_trio_incomplete(yp, loop):
-    """A trio missing a name of its lowlevel API (trio.lowlevel.Abort,
-    removed for the case) when a coroutine first suspends: an
-    implementation that loads trio's API then cannot, so the await either
-    completes or raises an exception -- never a crash or a hang -- and
-    whatever it reports goes to sys.unraisablehook.  No coroutine runs once
-    the name is back: in the refleak mode every repetition meets the
-    failure again (a failed load must not leak)."""
+    """A trio whose lowlevel API is incomplete when a coroutine first
+    suspends -- trio.lowlevel.Abort removed, or wait_task_rescheduled or
+    cancel_shielded_checkpoint replaced by a function that raises, each in
+    turn: an implementation that loads trio's API then cannot, so the await
+    either completes or raises an exception -- never a crash or a hang --
+    and whatever it reports goes to sys.unraisablehook.  No coroutine runs
+    once the API is back: in the refleak mode every repetition meets each
+    failure again (a failed load must not leak what it had loaded)."""
     import trio
-    abort = trio.lowlevel.Abort
-    hooked = []
-    old_hook = sys.unraisablehook
-    sys.unraisablehook = hooked.append
-    del trio.lowlevel.Abort
-    try:
-        async def main():
-            try:
-                return await yp.scripted([("wake_after", LATER),
-                                          ("ready", "a")])
-            except Exception as e:      # noqa: B902 -- judged below
-                return e
-        r = loop.run(main)
-    finally:
-        trio.lowlevel.Abort = abort
-        sys.unraisablehook = old_hook
-    check(r == "a" or isinstance(r, Exception),
-          f"await beside an incomplete trio gave {r!r}")
+    low = trio.lowlevel
+    for name, broken in (("Abort", None),
+                         ("wait_task_rescheduled", _broken_for_the_case),
+                         ("cancel_shielded_checkpoint",
+                          _broken_for_the_case)):
+        saved = getattr(low, name)
+        hooked = []
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = hooked.append
+        if broken is None:
+            delattr(low, name)
+        else:
+            setattr(low, name, broken)
+        try:
+            async def main():
+                try:
+                    return await yp.scripted([("wake_after", LATER),
+                                              ("ready", "a")])
+                except Exception as e:  # noqa: B902 -- judged below
+                    return e
+            r = loop.run(main)
+        finally:
+            setattr(low, name, saved)
+            sys.unraisablehook = old_hook
+        what = (f"trio.lowlevel.{name} "
+                + ("removed" if broken is None else "broken"))
+        check(r == "a" or isinstance(r, Exception),
+              f"await with {what} gave {r!r}")
+        del r, hooked
 
 
 @clause("trio.pending-suspends", runtimes=TRIO_FAMILY)
