@@ -9,7 +9,7 @@ original back.
 Modes, cheapest first; a costlier mode runs only on the survivors of the
 cheaper ones:
   plain    preset default: yp-conform --impl yieldpoint --loop asyncio
-           (and trio for trio_rt.c's mutants: LOOPS_FOR)
+           (and trio for trio_rt.c's, hub.c's and runtime.c's: LOOPS_FOR)
   refleak  preset pydebug (python3.11-dbg): the same with --refleak W:R
   asan     preset asan: the same under ASan+UBSan+LSan (the test preset's
            environment, as ci/gate-asan runs it)
@@ -27,9 +27,12 @@ MODES = ("plain", "refleak", "asan")
 # runtime, so its mutants meet the suite under it too (under asyncio alone
 # every one of them would survive, unreached).
 LOOPS = "asyncio"
-# hub.c holds the trio hub (its run_sync_soon door) beside the asyncio one.
+# hub.c holds the trio hub (its run_sync_soon door) beside the asyncio one;
+# runtime.c initialises trio's glue (a mutant that skips yp__trio_init
+# leaves asyncio untouched and trio undetected).
 LOOPS_FOR = {"engine/src/py/trio_rt.c": "asyncio,trio",
-             "engine/src/py/hub.c": "asyncio,trio"}
+             "engine/src/py/hub.c": "asyncio,trio",
+             "engine/src/py/runtime.c": "asyncio,trio"}
 
 
 def loops_for(path):
