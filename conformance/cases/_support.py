@@ -249,6 +249,15 @@ async def suspend(coro, way):
     return y
 
 
+def frame_names(exc):
+    """The function names along `exc`'s traceback, outermost first."""
+    names, tb = [], exc.__traceback__
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return names
+
+
 def suspended(y):
     """Whether a yielded value is the running runtime's suspension."""
     return current().classify(y) == "suspend"

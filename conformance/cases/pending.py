@@ -502,9 +502,9 @@ def interpreter_exit(yp, loop):
     code = _EXIT_CHILD.format(path=path, module=yp.__name__, install=install)
     # The child inherits this process's environment, so under the gates it
     # runs under the same sanitizer options (and its report, if any, is
-    # what fails the case).  The limit is a hang guard only: a fresh interpreter's start and exit take 0.1 s,
-    # a few seconds under memcheck (which follows the child), and the
-    # runner's own timeout stays the outer bound.
+    # what fails the case).  The limit is a hang guard only: a fresh
+    # interpreter's start and exit take 0.1 s, a few seconds under memcheck
+    # (which follows the child); the runner's timeout stays the outer bound.
     limit = 25.0
     try:
         r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code],

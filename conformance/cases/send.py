@@ -4,9 +4,9 @@ import asyncio
 from ypkit import messages
 
 from . import ASYNCIO_FAMILY, clause
-from ._support import (Fail, Skip, check, eq, finishes, polls_before, raises,
-                       reuse_error, run_by_hand, same, steps, suspended,
-                       await_in)
+from ._support import (Fail, Skip, await_in, check, eq, finishes,
+                       frame_names, polls_before, raises, reuse_error,
+                       run_by_hand, same, steps, suspended)
 
 
 @clause("send.one-poll", "fixture.probe")
@@ -142,10 +142,7 @@ def stopiteration_traceback(yp, way, loop):
                what="a poll raising StopIteration from Python code")
     check(isinstance(e.__cause__, StopIteration),
           f"__cause__ should be the StopIteration, got {e.__cause__!r}")
-    tb, frames = e.__cause__.__traceback__, []
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code.co_name)
-        tb = tb.tb_next
+    frames = frame_names(e.__cause__)
     check("stop_here" in frames,
           f"__cause__.__traceback__ lost the raising frame (frames: {frames})")
 

@@ -8,7 +8,7 @@ from ypkit import messages
 
 from . import ASYNCIO, clause
 from ._support import (LATER, NoNewNames, about, advance, check, collect,
-                       drive, eq, finishes, polls_before, raises,
+                       drive, eq, finishes, frame_names, polls_before, raises,
                        reuse_error, same, steps, suspend, suspended, ticks,
                        until)
 
@@ -105,13 +105,6 @@ def forms_keep_traceback(yp, loop):
     None would erase where the error came from).  Only the instance form:
     with a class first, throw(type(e), e, None), CPython 3.11 itself drops
     the old traceback, so that is left open."""
-    def frames(e):
-        names, tb = [], e.__traceback__
-        while tb is not None:
-            names.append(tb.tb_frame.f_code.co_name)
-            tb = tb.tb_next
-        return names
-
     async def main():
         try:
             _raise_here()
@@ -124,7 +117,7 @@ def forms_keep_traceback(yp, loop):
             same(raises(ValueError, c.throw, e, None, None,
                         what="throw(e, None, None)"),
                  e, "the exception raised")
-        names = frames(e)
+        names = frame_names(e)
         check("_raise_here" in names,
               "throw(e, None, None): the traceback lost the frame that "
               f"raised the exception (frames now: {names})")

@@ -67,6 +67,13 @@ def await_with_trio_incomplete(yp, loop):
     failure again (a failed load must not leak what it had loaded)."""
     import trio
     low = trio.lowlevel
+
+    async def main():
+        try:
+            return await yp.scripted([("wake_after", LATER), ("ready", "a")])
+        except Exception as e:          # noqa: B902 -- judged below
+            return e
+
     for name, broken in (("Abort", None),
                          ("wait_task_rescheduled", _broken_for_the_case),
                          ("cancel_shielded_checkpoint",
@@ -80,12 +87,6 @@ def await_with_trio_incomplete(yp, loop):
         else:
             setattr(low, name, broken)
         try:
-            async def main():
-                try:
-                    return await yp.scripted([("wake_after", LATER),
-                                              ("ready", "a")])
-                except Exception as e:  # noqa: B902 -- judged below
-                    return e
             r = loop.run(main)
         finally:
             setattr(low, name, saved)
